@@ -45,8 +45,10 @@ class NotProvided(KubeosError):
 class SettingError(KubeosError):
     """Applying one setting failed; carries the model and key so the status can name them."""
 
-    def __init__(self, model: str, key: str, reason: str) -> None:
+    def __init__(self, model: str, key: str, reason: str, applied: list | None = None) -> None:
         self.model, self.key, self.reason = model, key, reason
+        #: Changes of the same block made before this key failed (C5: they stay applied).
+        self.applied = list(applied or [])
         super().__init__(f"{model}: key {key!r}: {reason}")
 
 
