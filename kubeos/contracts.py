@@ -7,8 +7,12 @@ the plugin manager, and so the hook module stays a flat list of contracts.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+#: Progress callback: (phase, bytes done, bytes total or None when unknown).
+Progress = Callable[[str, int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,14 @@ class NodeContext:
     #: when the operation was dispatched. None means "the one the node booted from".
     pinned_current: str | None = None
     node_name: str = ""
+    #: Node paths (absolute, resolved under host_root with host_path()).
+    #: KubeOS boots UEFI grub from the boot partition; grub.cfg has menu entries "A" and "B"
+    #: and `set default=${saved_entry}`, so the grubenv's saved_entry picks the root.
+    grub_dir: str = "/boot/efi/EFI/openEuler"
+    cmdline_path: str = "/proc/cmdline"
+    os_release_path: str = "/etc/os-release"
+    #: Called while long steps run (download, write, verify); None = silent.
+    progress: Progress | None = None
     #: Free-form extras a plugin may need (e.g. a runtime socket); never secrets.
     extras: dict[str, str] = field(default_factory=dict)
 
@@ -54,6 +66,18 @@ class NodeContext:
     def certs_dir(self) -> Path:
         """D3: certificates named by the OS CR live here on the node."""
         return self.host_path("/etc/KubeOS/certs")
+
+    @property
+    def grub_cfg(self) -> Path:
+        return self.host_path(f"{self.grub_dir}/grub.cfg")
+
+    @property
+    def grubenv(self) -> Path:
+        return self.host_path(f"{self.grub_dir}/grubenv")
+
+    def report(self, phase: str, done: int, total: int | None = None) -> None:
+        if self.progress is not None:
+            self.progress(phase, done, total)
 
     def scratch(self) -> Path:
         """A directory for spool files; created on demand."""
