@@ -1,0 +1,1 @@
+"""Talking to the Kubernetes API: client construction and retry policy (official client only)."""
