@@ -10,10 +10,9 @@ from typing import Annotated
 import typer
 
 from kubeos.cli import config_cmd, node_cmd, run_cmd
-from kubeos.cli.common import fail, load_yaml_documents
+from kubeos.cli.common import fail, host, load_yaml_documents
 from kubeos.errors import ValidationFailed
 from kubeos.models.os import parse_os
-from kubeos.plugins import get_host
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 
@@ -28,7 +27,7 @@ def list_plugins(
     output: Annotated[Output, typer.Option("--output", "-o", help="text or json")] = Output.text,
 ) -> None:
     """List installed plugins, their distribution, version and what they provide."""
-    host = get_host()
+    plugins = host()
     rows = [
         {
             "name": info.name,
@@ -37,9 +36,9 @@ def list_plugins(
             "image_types": list(info.provides.image_types),
             "setting_models": list(info.provides.setting_models),
         }
-        for info in sorted(host.plugins.values(), key=lambda i: i.name)
+        for info in sorted(plugins.plugins.values(), key=lambda i: i.name)
     ]
-    failures = [f.__dict__ for f in host.failures]
+    failures = [f.__dict__ for f in plugins.failures]
     if output is Output.json:
         typer.echo(json.dumps({"plugins": rows, "failed": failures}, indent=2))
     else:
@@ -50,12 +49,12 @@ def list_plugins(
             )
             typer.echo(f"{r['name']:<22} {r['distribution']} {r['version']:<8} {provides or '-'}")
         typer.echo(
-            f"{len(rows)} plugins; image types: {', '.join(sorted(host.image_types)) or '-'};"
-            f" setting models: {', '.join(sorted(host.setting_models)) or '-'}"
+            f"{len(rows)} plugins; image types: {', '.join(sorted(plugins.image_types)) or '-'};"
+            f" setting models: {', '.join(sorted(plugins.setting_models)) or '-'}"
         )
-        for f in host.failures:
+        for f in plugins.failures:
             typer.echo(f"FAILED {f.name} ({f.distribution}): {f.error}", err=True)
-    if host.failures:
+    if plugins.failures:
         raise typer.Exit(3)
 
 
@@ -66,14 +65,14 @@ def validate(
     ],
 ) -> None:
     """Validate OS custom resources; exit 1 listing every problem."""
-    host = get_host()
+    validators = host().model_validators()
     docs = load_yaml_documents(file)
     if not docs:
         raise fail(f"{file}: no YAML document found")
     bad = 0
     for doc in docs:
         try:
-            os_ = parse_os(doc, host.model_validators())
+            os_ = parse_os(doc, validators)
         except ValidationFailed as exc:
             bad += 1
             typer.echo(str(exc), err=True)
@@ -86,3 +85,6 @@ def validate(
 config_cmd.register(app)
 node_cmd.register(app)
 run_cmd.register(app)
+
+if __name__ == "__main__":
+    app()

@@ -10,6 +10,7 @@ import typer
 import yaml
 
 from kubeos.errors import KubeosError
+from kubeos.plugins import PluginHost, get_host
 
 
 def setup_logging(verbose: bool = False) -> None:
@@ -24,13 +25,21 @@ def load_yaml_documents(path: Path) -> list[Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise typer.BadParameter(f"cannot read {path}: {exc.strerror}") from exc
+        raise fail(f"cannot read {path}: {exc.strerror}", code=2) from exc
     try:
         return [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        raise typer.BadParameter(f"{path} is not valid YAML: {exc}") from exc
+        raise fail(f"{path} is not valid YAML: {exc}", code=2) from exc
 
 
 def fail(exc: KubeosError | str, code: int = 1) -> typer.Exit:
     typer.echo(f"error: {exc}", err=True)
     return typer.Exit(code)
+
+
+def host() -> PluginHost:
+    """The plugin host; a conflict between plugins is a clean CLI error, not a traceback."""
+    try:
+        return get_host()
+    except KubeosError as exc:
+        raise fail(exc, code=3) from exc
