@@ -4,6 +4,7 @@ environment next to the core, and listed by `kubeos-agent list-plugins` only aft
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +31,11 @@ def models(venv: Path) -> set[str]:
 
 def test_addons_installed_as_wheels_into_a_fresh_environment(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
-    sources = [REPO] + [REPO / "plugins" / p for p in PRODUCT + list(ADDONS)]
+    # Build from copies: an in-tree build leaves build/ and *.egg-info in the source folders.
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns(".venv", ".git", "build", "*.egg-info", "__pycache__", "tests")
+    shutil.copytree(REPO, src, ignore=ignore)
+    sources = [src] + [src / "plugins" / p for p in PRODUCT + list(ADDONS)]
     sh(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", wheels, *sources)
     venv = tmp_path / "venv"
     sh(sys.executable, "-m", "venv", venv)
