@@ -10,7 +10,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TypeVar
 
 from kubernetes.client.exceptions import ApiException
@@ -29,17 +29,19 @@ def retry_call(
     base_delay: float = 0.1,
     max_delay: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
+    retryable: Collection[int] = RETRYABLE,
 ) -> T:
     """Call `attempt` until it succeeds; retry 409/429/5xx and connection errors with backoff.
 
     429 honours Retry-After. Other API errors (404, 422, 403) are raised at once.
+    `retryable` narrows the statuses retried (an eviction's 429 is an answer, not a hiccup).
     """
     delay = base_delay
     for n in range(1, tries + 1):
         try:
             return attempt()
         except ApiException as exc:
-            if exc.status not in RETRYABLE or n == tries:
+            if exc.status not in retryable or n == tries:
                 raise
             wait = delay
             retry_after = (exc.headers or {}).get("Retry-After") if exc.headers else None
