@@ -1,0 +1,1 @@
+"""The embedded cluster: an in-process Kubernetes API stand-in and the node simulation."""

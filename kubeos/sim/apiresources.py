@@ -1,0 +1,165 @@
+"""The resource table of the API stand-in: adding a resource is one `ResourceType(...)` line.
+
+Field selectors are limited per resource to what a real kube-apiserver accepts, so code that
+works here does not fail on a real cluster with "field label not supported".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from kubeos.models.osinstance import KIND as OSINSTANCE_KIND
+from kubeos.models.osinstance import PLURAL as OSINSTANCE_PLURAL
+
+COMMON_FIELDS = ("metadata.name", "metadata.namespace")
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One REST resource: where it lives, what it is called, how it behaves."""
+
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+    #: Has a /status subresource: the main endpoint ignores status, /status only status.
+    status: bool = False
+    #: A custom resource: no strategic merge patch (415, as on a real server).
+    custom: bool = False
+    #: Extra field-selector paths beyond metadata.name / metadata.namespace.
+    fields: tuple[str, ...] = ()
+    subresources: tuple[str, ...] = field(default=())
+    #: DELETE answers with the object (pods, custom resources) instead of a Status.
+    delete_returns_object: bool = False
+
+    @property
+    def returns_deleted_object(self) -> bool:
+        return self.custom or self.delete_returns_object
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def key(self) -> str:
+        """Unique name: the plural for the core group, `plural.group` otherwise."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def field_selectors(self) -> tuple[str, ...]:
+        return COMMON_FIELDS + self.fields
+
+    @property
+    def allowed_subresources(self) -> tuple[str, ...]:
+        return (("status",) if self.status else ()) + self.subresources
+
+
+OS_GROUP = "upgrade.openeuler.org"
+
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType("", "v1", "namespaces", "Namespace", False, status=True, fields=("status.phase",)),
+    ResourceType("", "v1", "nodes", "Node", False, status=True, fields=("spec.unschedulable",)),
+    ResourceType(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        True,
+        status=True,
+        subresources=("eviction",),
+        delete_returns_object=True,
+        fields=(
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "status.phase",
+            "status.podIP",
+            "status.nominatedNodeName",
+        ),
+    ),
+    ResourceType(
+        "",
+        "v1",
+        "events",
+        "Event",
+        True,
+        fields=(
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+        ),
+    ),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True),
+    ResourceType("", "v1", "secrets", "Secret", True, fields=("type",)),
+    ResourceType(
+        "events.k8s.io",
+        "v1",
+        "events",
+        "Event",
+        True,
+        fields=(
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "reason",
+            "reportingController",
+            "type",
+        ),
+    ),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
+    ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, status=True),
+    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, status=True),
+    ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, status=True),
+    ResourceType("apps", "v1", "deployments", "Deployment", True, status=True),
+    ResourceType(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        status=True,
+    ),
+    ResourceType(OS_GROUP, "v1alpha1", "os", "OS", True, status=True, custom=True),
+    ResourceType(
+        OS_GROUP, "v1alpha1", OSINSTANCE_PLURAL, OSINSTANCE_KIND, True, status=True, custom=True
+    ),
+)
+
+BY_PATH: dict[tuple[str, str, str], ResourceType] = {
+    (r.group, r.version, r.plural): r for r in RESOURCES
+}
+BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
+
+
+def resolve(name: str) -> ResourceType:
+    """`pods`, `leases`, `osinstances`, `events.events.k8s.io` ... -> its ResourceType.
+
+    A bare plural resolves when exactly one group serves it (`events` means core/v1 events).
+    """
+    if name in BY_KEY:
+        return BY_KEY[name]
+    matches = [r for r in RESOURCES if r.plural == name]
+    if len(matches) == 1:
+        return matches[0]
+    raise KeyError(f"unknown resource {name!r}; known: {sorted(BY_KEY)}")
+
+
+def groups() -> dict[str, list[str]]:
+    """group -> versions served, for discovery."""
+    out: dict[str, list[str]] = {}
+    for r in RESOURCES:
+        versions = out.setdefault(r.group, [])
+        if r.version not in versions:
+            versions.append(r.version)
+    return out
