@@ -1,0 +1,356 @@
+"""Upgrade, rollback and config on this node as resumable steps.
+
+The OSInstance status is the step record: `dispatch` names the operation and `phase`
+how far it got (draining -> fetching -> installing -> rebooting -> configuring -> done,
+or failed). `reconcile` looks at spec and status and runs whatever is still due; every
+step is safe to run again, so the agent may be killed anywhere - also across the reboot -
+and the next start continues where the record says (issue 6 item 5).
+
+Guards: a request out of order is refused with a clear status, not half-executed (G8);
+a failed operation leaves phase=failed with the reason, an Event, the node uncordoned
+and spec.nodestatus as it was (C5); only success hands the node back (`idle`).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from kubeos.agent import localstate
+from kubeos.agent.drain import Drainer, DrainError, DrainPolicy
+from kubeos.agent.events import EventRecorder
+from kubeos.agent.osinstance import PHASE_RANK, Obj, OSInstanceStore, Progress, Superseded, Work
+from kubeos.configapply import apply_sysconfigs
+from kubeos.contracts import NodeContext
+from kubeos.errors import KubeosError, ValidationFailed
+from kubeos.models.os import OSSpec, validate_spec
+from kubeos.models.osinstance import UPGRADE_FIELDS
+from kubeos.models.settings import SysConfigs
+from kubeos.node import bootcheck
+from kubeos.node import upgrade as node_upgrade
+from kubeos.node.layout import find_layout, other_label
+from kubeos.plugins import PluginHost
+
+log = logging.getLogger(__name__)
+TITLES = {"upgrade": "Upgrade", "rollback": "Rollback", "config": "Config"}
+#: Progress phases of the disk steps that mean bytes are being written to the target.
+INSTALL_STEPS = ("write", "install", "verify")
+
+
+@dataclass(frozen=True)
+class AgentSettings:
+    node_name: str
+    namespace: str = "default"
+    host_root: Path = Path("/")
+    proc_sys: Path = Path("/proc/sys")
+    disk: Path | None = None
+    work_dir: Path | None = None
+    drain_timeout: float = 300.0
+    #: How long to wait for the machine to go down after the reboot was requested.
+    reboot_wait: float = 600.0
+    max_reboot_attempts: int = 3
+
+
+def node_spec(work: Work, host: PluginHost, name: str) -> OSSpec:
+    """The OS fields the operator copied into the OSInstance, checked again on the node.
+
+    The node treats them as hostile input: the same validation as for the OS object.
+    """
+    upgrade = work.spec.get("upgrade") or {}
+    if not isinstance(upgrade, Mapping):
+        raise ValidationFailed([], f"OSInstance {name}: spec.upgrade must be a mapping")
+    raw: dict[str, Any] = {k: upgrade[k] for k in UPGRADE_FIELDS if k in upgrade}
+    raw.setdefault("imagetype", "")
+    raw.update(opstype=work.nodestatus, osversion=work.osversion, maxunavailable=1)
+    # C2: a missing block is an empty one (it clears the recorded version).
+    raw["sysconfigs"] = work.spec.get("sysconfigs") or {"version": "", "configs": []}
+    if work.spec.get("upgradeconfigs") is not None:
+        raw["upgradeconfigs"] = work.spec["upgradeconfigs"]
+    spec, problems = validate_spec(raw, host.model_validators())
+    if spec is None:
+        raise ValidationFailed(problems, f"OSInstance {name} spec")
+    return spec
+
+
+class Operations:
+    """Runs the operation the OSInstance asks for, one resumable step at a time."""
+
+    def __init__(
+        self,
+        api: client.ApiClient,
+        host: PluginHost,
+        settings: AgentSettings,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.host = host
+        self.settings = settings
+        self.stop = stop or threading.Event()
+        self.store = OSInstanceStore(api, settings.namespace, settings.node_name)
+        self.drainer = Drainer(api, settings.node_name)
+        self.events = EventRecorder(api, settings.node_name)
+
+    def context(self, pinned: str | None = None) -> NodeContext:
+        s = self.settings
+        return NodeContext(
+            host_root=s.host_root,
+            proc_sys=s.proc_sys,
+            disk=s.disk,
+            work_dir=s.work_dir,
+            pinned_current=pinned or None,
+            node_name=s.node_name,
+        )
+
+    # -- dispatching -----------------------------------------------------------------
+    def reconcile(self, obj: Obj) -> Obj:
+        """Run whatever the OSInstance says is still due; return the object as last written."""
+        work, prog = Work.of(obj), Progress.of(obj)
+        if not work.pending:
+            return obj
+        same = prog.dispatch == work.dispatch
+        try:
+            if same and prog.phase == "failed":
+                return obj  # C5: stays until the operator dispatches something new
+            if same and prog.phase == "done":
+                return self._hand_back(obj, work)
+            if work.nodestatus == "config":
+                return self._configure(obj, work)
+            if same and prog.phase == "rebooting":
+                return self._after_reboot(obj, work, prog)
+            if same and prog.phase == "configuring":
+                return self._configure_new_root(obj, work, prog)
+            return self._switch_root(obj, work, prog)
+        except Superseded as exc:
+            log.info("%s: %s; re-reading", self.settings.node_name, exc)
+            return self.store.get() or obj
+
+    def _fail(self, obj: Obj, work: Work, reason: str, *, cordoned: bool) -> Obj:
+        log.error("%s %s failed: %s", work.nodestatus, work.dispatch, reason)
+        if cordoned:
+            self.drainer.uncordon()  # first: a crash after this still leaves it schedulable
+        obj = self.store.set_progress(obj, work.dispatch, phase="failed", reason=reason)
+        self.events.post(obj, f"{TITLES[work.nodestatus]}Failed", reason, warning=True)
+        return obj
+
+    def _hand_back(self, obj: Obj, work: Work) -> Obj:
+        if work.nodestatus != "config":
+            self.drainer.uncordon()
+        return self.store.finish(obj, work.dispatch)
+
+    def _spec(self, obj: Obj, work: Work, *, cordoned: bool) -> OSSpec | Obj:
+        try:
+            return node_spec(work, self.host, self.settings.node_name)
+        except ValidationFailed as exc:
+            return self._fail(obj, work, str(exc), cordoned=cordoned)
+
+    # -- config (C1-C5) --------------------------------------------------------------
+    def _configure(self, obj: Obj, work: Work) -> Obj:
+        spec = self._spec(obj, work, cordoned=False)
+        if not isinstance(spec, OSSpec):
+            return spec
+        node = self.context()
+        try:
+            running = bootcheck.booted_version(node)
+        except KubeosError as exc:
+            return self._fail(obj, work, str(exc), cordoned=False)
+        if running != work.osversion:
+            return self._fail(
+                obj,
+                work,
+                f"config is for {work.osversion!r} but the node runs {running!r};"
+                " nothing was configured [C1]",
+                cordoned=False,
+            )
+        obj = self.store.set_progress(obj, work.dispatch, phase="configuring", reason="")
+        sysconfigs = spec.sysconfigs or SysConfigs()
+        report = apply_sysconfigs(self.host, sysconfigs, node)
+        if not report.ok:
+            return self._fail(
+                obj,
+                work,
+                f"sysconfigs version {sysconfigs.version!r}: {report.failed};"
+                " settings before it stay applied [C5]",
+                cordoned=False,
+            )
+        obj = self.store.set_progress(
+            obj, work.dispatch, phase="done", sysconfigs={"version": sysconfigs.version}
+        )
+        self.events.post(
+            obj, "Configured", f"sysconfigs version {sysconfigs.version!r} applied", warning=False
+        )
+        return self._hand_back(obj, work)
+
+    # -- upgrade / rollback before the reboot (U3-U5, R3) ------------------------------
+    def _switch_root(self, obj: Obj, work: Work, prog: Progress) -> Obj:
+        same = prog.dispatch == work.dispatch
+        resumed = same and PHASE_RANK.get(prog.phase, 0) > 0
+        spec = self._spec(obj, work, cordoned=resumed)
+        if not isinstance(spec, OSSpec):
+            return spec
+        try:
+            layout = find_layout(self.context())
+            running = bootcheck.booted_version(self.context())
+        except KubeosError as exc:
+            return self._fail(obj, work, str(exc), cordoned=resumed)
+        pinned = prog.pinnedcurrent if resumed and prog.pinnedcurrent in ("A", "B") else None
+        pinned = pinned or layout.current
+        if not resumed:
+            refusal = self._refusal(work, layout, running)
+            if refusal:
+                return self._fail(obj, work, refusal, cordoned=False)
+            if work.nodestatus == "upgrade" and running == work.osversion:
+                log.info("node already runs %r: only the sysconfigs are due", running)
+                obj = self.store.set_progress(
+                    obj, work.dispatch, phase="configuring", reason="", pinnedcurrent=pinned
+                )
+                return self._configure_new_root(obj, work, Progress.of(obj))
+        obj = self.store.set_progress(
+            obj, work.dispatch, phase="draining", reason="", pinnedcurrent=pinned
+        )
+        node = self.context(pinned)
+        try:
+            self.drainer.cordon()
+            self.drainer.drain(
+                DrainPolicy(force=spec.evictpodforce, timeout=self.settings.drain_timeout)
+            )
+        except DrainError as exc:
+            return self._fail(obj, work, f"drain: {exc}", cordoned=True)
+        obj, ok = self._apply_upgradeconfigs(obj, work, spec, prog, node)
+        if not ok:
+            return obj
+        obj = self.store.set_progress(obj, work.dispatch, phase="fetching")
+        node.progress = self._installing_reporter(obj, work)
+        try:
+            if work.nodestatus == "upgrade":
+                node_upgrade.upgrade(self.host, spec, node)
+            else:
+                node_upgrade.rollback(self.host, node)
+        except KubeosError as exc:
+            return self._fail(obj, work, str(exc), cordoned=True)
+        finally:
+            node.progress = None
+        localstate.save(node, localstate.RebootRecord(work.dispatch, localstate.boot_id(node)))
+        obj = self.store.set_progress(obj, work.dispatch, phase="rebooting")
+        return self._reboot(obj, work, node)
+
+    def _refusal(self, work: Work, layout: Any, running: str) -> str:
+        """G8: why this request may not start on this node ('' if it may)."""
+        if work.nodestatus != "rollback":
+            return ""
+        try:
+            _, version = node_upgrade.rollback_target(layout)
+        except KubeosError as exc:
+            return f"{exc} [G8]"
+        if version != work.osversion:
+            return (
+                f"rollback to {work.osversion!r} refused: the other root"
+                f" {other_label(layout.current)} holds {version!r}; the node runs"
+                f" {running!r} [R3, G8]"
+            )
+        return ""
+
+    def _apply_upgradeconfigs(
+        self, obj: Obj, work: Work, spec: OSSpec, prog: Progress, node: NodeContext
+    ) -> tuple[Obj, bool]:
+        """U3: upgradeconfigs go on before the upgrade; record the version applied."""
+        block = spec.upgradeconfigs or SysConfigs()
+        already = prog.upgradeconfigs_version == block.version and block.version != ""
+        if block.configs and not already:
+            report = apply_sysconfigs(self.host, block, node)
+            if not report.ok:
+                reason = f"upgradeconfigs version {block.version!r}: {report.failed} [U3, C5]"
+                return self._fail(obj, work, reason, cordoned=True), False
+        obj = self.store.set_progress(
+            obj, work.dispatch, upgradeconfigs={"version": block.version}
+        )
+        return obj, True
+
+    def _installing_reporter(self, obj: Obj, work: Work) -> Any:
+        """A progress callback that records phase `installing` once bytes hit the target."""
+        written = False
+
+        def report(step: str, done: int, total: int | None) -> None:
+            nonlocal written
+            if written or not any(step.startswith(s) for s in INSTALL_STEPS):
+                return
+            written = True
+            fresh = self.store.get() or obj
+            self.store.set_progress(fresh, work.dispatch, phase="installing")
+
+        return report
+
+    def _reboot(self, obj: Obj, work: Work, node: NodeContext) -> Obj:
+        reason = f"kubeos {work.nodestatus} to {work.osversion!r} (dispatch {work.dispatch})"
+        try:
+            node_upgrade.reboot(self.host, node, reason)
+        except KubeosError as exc:
+            return self._fail(obj, work, f"reboot: {exc}", cordoned=True)
+        # A real node goes down now; until it does, do nothing that a reboot could cut.
+        if self.stop.wait(self.settings.reboot_wait):
+            return obj
+        log.error("the node did not go down %gs after the reboot request",
+                  self.settings.reboot_wait)
+        return obj
+
+    # -- after the reboot (U6, B3) ---------------------------------------------------
+    def _after_reboot(self, obj: Obj, work: Work, prog: Progress) -> Obj:
+        pinned = prog.pinnedcurrent if prog.pinnedcurrent in ("A", "B") else None
+        node = self.context(pinned)
+        record = localstate.load(node)
+        now = localstate.boot_id(node)
+        check = bootcheck.check_boot(
+            self.context(), work.osversion, other_label(pinned) if pinned else None
+        )
+        not_yet = False
+        if record is not None and record.dispatch == work.dispatch:
+            if record.boot_id:
+                not_yet = record.boot_id == now
+            else:  # no boot id on this kernel: still on the old root means no reboot yet
+                not_yet = not check.ok and check.label == pinned
+        if not_yet:
+            assert record is not None
+            if record.attempts >= self.settings.max_reboot_attempts:
+                return self._fail(
+                    obj,
+                    work,
+                    f"the node did not restart after {record.attempts} reboot requests",
+                    cordoned=True,
+                )
+            log.info("reboot for %s has not happened yet; requesting it again", work.dispatch)
+            localstate.save(node, replace(record, attempts=record.attempts + 1))
+            return self._reboot(obj, work, node)
+        if not check.ok:
+            return self._fail(obj, work, f"after the reboot: {check.reason} [U6]", cordoned=True)
+        obj = self.store.set_progress(obj, work.dispatch, phase="configuring", reason="")
+        return self._configure_new_root(obj, work, Progress.of(obj))
+
+    def _configure_new_root(self, obj: Obj, work: Work, prog: Progress) -> Obj:
+        """U3: sysconfigs after the reboot, current/next still meaning the dispatch's (B3)."""
+        spec = self._spec(obj, work, cordoned=True)
+        if not isinstance(spec, OSSpec):
+            return spec
+        node = self.context(prog.pinnedcurrent if prog.pinnedcurrent in ("A", "B") else None)
+        sysconfigs = spec.sysconfigs or SysConfigs()
+        if sysconfigs.configs:
+            report = apply_sysconfigs(self.host, sysconfigs, node)
+            if not report.ok:
+                reason = (
+                    f"sysconfigs version {sysconfigs.version!r} after the reboot:"
+                    f" {report.failed} [U3, C5]"
+                )
+                return self._fail(obj, work, reason, cordoned=True)
+        obj = self.store.set_progress(
+            obj, work.dispatch, phase="done", reason="", sysconfigs={"version": sysconfigs.version}
+        )
+        self.events.post(
+            obj,
+            f"{TITLES[work.nodestatus]}Succeeded",
+            f"node runs {work.osversion!r}",
+            warning=False,
+        )
+        return self._hand_back(obj, work)
