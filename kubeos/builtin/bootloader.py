@@ -1,11 +1,12 @@
-"""Built-in bootloader hook (disk-upgrade issue). Not built yet: it refuses loudly."""
+"""Built-in boot switch: grubenv saved_entry=A|B (see `kubeos.node.grubenv` for why)."""
 
 from __future__ import annotations
 
 from kubeos.contracts import NodeContext, Partition
 from kubeos.hooks import hookimpl
+from kubeos.node import grubenv
 
 
 @hookimpl
 def kubeos_switch_boot(target: Partition, node: NodeContext) -> str:
-    raise NotImplementedError("boot switch is not built yet")
+    return grubenv.set_saved_entry(node, target.label)
