@@ -62,7 +62,7 @@ def _read(path: Path) -> str | None:
 def _write(path: Path, key: str, value: str) -> None:
     # No O_CREAT: a missing parameter must fail, never become a new file.
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as exc:
         raise ValueError(f"cannot open {path} for {key!r}: {exc.strerror}") from None
     try:
