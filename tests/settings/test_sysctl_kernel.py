@@ -29,15 +29,17 @@ from kubeos.plugins import PluginHost
 
 host = PluginHost().load_entry_points()
 node = NodeContext(host_root=Path(sys.argv[1]))
-out = {"before": Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()}
+before = Path("/proc/sys/net/ipv4/ip_forward").read_text().strip()
+flip = "0" if before == "1" else "1"
+out = {"before": before, "flip": flip}
 for name, contents in [
-    ("set", [{"key": "net.ipv4.ip_forward", "value": "1"},
+    ("set", [{"key": "net.ipv4.ip_forward", "value": flip},
              {"key": "net.ipv4.ip_local_port_range", "value": "20000 30000"},
              {"key": "net.ipv4.tcp_tw_recycle", "value": "0", "operation": "delete"}]),
-    ("again", [{"key": "net.ipv4.ip_forward", "value": "1"}]),
-    ("missing", [{"key": "net.ipv4.ip_forward", "value": "0"},
+    ("again", [{"key": "net.ipv4.ip_forward", "value": flip}]),
+    ("missing", [{"key": "net.ipv4.ip_forward", "value": before},
                  {"key": "net.ipv4.no_such_parameter", "value": "1"},
-                 {"key": "net.ipv4.ip_forward", "value": "1"}]),
+                 {"key": "net.ipv4.ip_forward", "value": flip}]),
     ("refused", [{"key": "net.ipv4.ip_forward", "value": "yes"}]),
 ]:
     sc, problems = parse_sysconfigs(
@@ -62,28 +64,29 @@ def test_k1_writes_the_running_kernel_in_a_network_namespace(tmp_path: Path) -> 
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
 
+    before, flip = out["before"], out["flip"]
     first = out["set"]
     assert first["failed"] is None
-    assert first["ip_forward"] == "1" and first["port_range"] == ["20000", "30000"]
-    assert first["changes"][0] == ["net.ipv4.ip_forward", "set", out["before"], "1"]
+    assert first["ip_forward"] == flip and first["port_range"] == ["20000", "30000"]
+    assert first["changes"][0] == ["net.ipv4.ip_forward", "set", before, flip]
     # S4/K2: delete is not supported for kernel.sysctl: reported as skipped, nothing written.
     assert first["changes"][2][:2] == ["net.ipv4.tcp_tw_recycle", "skipped"]
     assert "delete is not supported" in proc.stderr
 
-    assert out["again"]["changes"] == [["net.ipv4.ip_forward", "unchanged", "1", "1"]]
+    assert out["again"]["changes"] == [["net.ipv4.ip_forward", "unchanged", flip, flip]]
 
     # A key the kernel does not have: a clear error naming it; the one before stays (C5),
     # the one after is not tried.
     missing = out["missing"]
     assert missing["failed"][:2] == ["kernel.sysctl", "net.ipv4.no_such_parameter"]
     assert "no such kernel parameter 'net.ipv4.no_such_parameter'" in missing["failed"][2]
-    assert missing["changes"] == [["net.ipv4.ip_forward", "set", "1", "0"]]
-    assert missing["ip_forward"] == "0"
+    assert missing["changes"] == [["net.ipv4.ip_forward", "set", flip, before]]
+    assert missing["ip_forward"] == before
 
     refused = out["refused"]
     assert refused["failed"][1] == "net.ipv4.ip_forward"
     assert "the kernel refused value 'yes'" in refused["failed"][2]
-    assert refused["ip_forward"] == "0"
+    assert refused["ip_forward"] == before
 
     assert IP_FORWARD.read_text() == host_value, "the machine's own value must not change"
 
