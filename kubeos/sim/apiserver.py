@@ -51,6 +51,11 @@ SERVER_VERSION = {
     "major": "1",
     "minor": "30",
     "gitVersion": "v1.30.0-kubeos-sim",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-01-01T00:00:00Z",
+    "goVersion": "go1.22.0",
+    "compiler": "gc",
     "platform": "linux/amd64",
 }
 
@@ -158,6 +163,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
+        # Small header and body writes must not wait for delayed ACKs (40 ms per request).
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.api._track(self.connection, add=True)
 
     def finish(self) -> None:
@@ -471,7 +478,7 @@ class ApiServer:
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.05},
             name=f"kube-api-{self.port}",
             daemon=True,
         )

@@ -1,0 +1,206 @@
+"""CRUD through the official client: codes, Status bodies, server-managed metadata."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from kubeos.sim.apiserver import ApiServer
+from tests.apiserver.conftest import GROUP, VERSION, node, osinstance
+
+
+def test_create_get_list_delete_node(api: ApiServer, core: client.CoreV1Api) -> None:
+    created = core.create_node(
+        client.V1Node(metadata=client.V1ObjectMeta(name="n1", labels={"role": "worker"}))
+    )
+    assert created.kind == "Node" and created.metadata.uid
+    assert created.metadata.creation_timestamp is not None
+    assert created.metadata.generation == 1
+    rv = int(created.metadata.resource_version)
+
+    got = core.read_node("n1")
+    assert got.metadata.uid == created.metadata.uid
+    listed = core.list_node()
+    assert [n.metadata.name for n in listed.items] == ["n1"]
+    assert int(listed.metadata.resource_version) >= rv
+
+    status = core.delete_node("n1")
+    assert status["kind"] == "Status" and status["status"] == "Success"
+    assert status["details"]["name"] == "n1"
+    assert core.list_node().items == []
+
+
+def test_get_missing_is_404_with_a_status_body(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as err:
+        core.read_node("nope")
+    assert err.value.status == 404
+    body = json.loads(err.value.body)
+    assert body["kind"] == "Status" and body["reason"] == "NotFound"
+    assert body["code"] == 404 and '"nope" not found' in body["message"]
+
+
+def test_create_twice_is_409_already_exists(core: client.CoreV1Api) -> None:
+    core.create_node(node("n1"))
+    with pytest.raises(ApiException) as err:
+        core.create_node(node("n1"))
+    assert err.value.status == 409
+    assert json.loads(err.value.body)["reason"] == "AlreadyExists"
+
+
+def test_generate_name(core: client.CoreV1Api) -> None:
+    created = core.create_namespaced_event(
+        "default",
+        {
+            "metadata": {"generateName": "os-sample."},
+            "involvedObject": {"name": "x"},
+            "reason": "Started",
+            "message": "m",
+        },
+    )
+    assert created.metadata.name.startswith("os-sample.")
+    assert len(created.metadata.name) == len("os-sample.") + 5
+
+
+def test_invalid_name_and_label_value_are_422(core: client.CoreV1Api) -> None:
+    with pytest.raises(ApiException) as err:
+        core.create_node(node("Upper_Case"))
+    assert err.value.status == 422
+    with pytest.raises(ApiException) as err:
+        core.create_node(node("n1", labels={"version": "KubeOS 1.0.1"}))
+    assert err.value.status == 422
+    assert "metadata.labels[version]" in json.loads(err.value.body)["message"]
+
+
+def test_wrong_namespace_in_body_is_400(core: client.CoreV1Api) -> None:
+    body = {"metadata": {"name": "p", "namespace": "other"}, "spec": {"containers": []}}
+    with pytest.raises(ApiException) as err:
+        core.create_namespaced_pod("default", body)
+    assert err.value.status == 400
+
+
+def test_custom_objects_crud(custom: client.CustomObjectsApi) -> None:
+    created = custom.create_namespaced_custom_object(
+        GROUP, VERSION, "default", "osinstances", osinstance("n1")
+    )
+    assert created["kind"] == "OSInstance" and created["metadata"]["namespace"] == "default"
+    got = custom.get_namespaced_custom_object(GROUP, VERSION, "default", "osinstances", "n1")
+    assert got["spec"]["nodestatus"] == "idle"
+    assert (
+        custom.list_namespaced_custom_object(GROUP, VERSION, "other", "osinstances")["items"] == []
+    )
+    everywhere = custom.list_cluster_custom_object(GROUP, VERSION, "osinstances")
+    assert [o["metadata"]["name"] for o in everywhere["items"]] == ["n1"]
+    assert everywhere["kind"] == "OSInstanceList"
+    gone = custom.delete_namespaced_custom_object(GROUP, VERSION, "default", "osinstances", "n1")
+    assert gone["metadata"]["name"] == "n1"  # custom resources answer with the object
+    with pytest.raises(ApiException) as err:
+        custom.get_namespaced_custom_object(GROUP, VERSION, "default", "osinstances", "n1")
+    assert err.value.status == 404
+
+
+def test_leases_and_pdbs_and_events_v1(api_client: client.ApiClient) -> None:
+    leases = client.CoordinationV1Api(api_client)
+    lease = leases.create_namespaced_lease(
+        "kube-system",
+        client.V1Lease(
+            metadata=client.V1ObjectMeta(name="kubeos-operator"),
+            spec=client.V1LeaseSpec(holder_identity="a", lease_duration_seconds=15),
+        ),
+    )
+    lease.spec.holder_identity = "b"
+    replaced = leases.replace_namespaced_lease("kubeos-operator", "kube-system", lease)
+    assert replaced.spec.holder_identity == "b"
+
+    policy = client.PolicyV1Api(api_client)
+    pdb = policy.create_namespaced_pod_disruption_budget(
+        "default",
+        {"metadata": {"name": "b"}, "spec": {"minAvailable": 1, "selector": {"matchLabels": {}}}},
+    )
+    assert pdb.spec.min_available == 1
+
+    events = client.EventsV1Api(api_client)
+    ev = events.create_namespaced_event(
+        "default",
+        client.EventsV1Event(
+            metadata=client.V1ObjectMeta(generate_name="n1."),
+            event_time="2026-01-01T00:00:00.000000Z",
+            reason="Upgrade",
+            note="started",
+            type="Normal",
+            action="Upgrade",
+            reporting_controller="kubeos",
+            reporting_instance="op-1",
+            regarding=client.V1ObjectReference(kind="Node", name="n1"),
+        ),
+    )
+    listed = events.list_namespaced_event("default", field_selector="regarding.name=n1")
+    assert [e.metadata.name for e in listed.items] == [ev.metadata.name]
+
+
+def test_finalizers_hold_deletion_until_removed(api: ApiServer, custom) -> None:
+    obj = osinstance("n1")
+    obj["metadata"]["finalizers"] = ["kubeos/keep"]
+    custom.create_namespaced_custom_object(GROUP, VERSION, "default", "osinstances", obj)
+    marked = custom.delete_namespaced_custom_object(GROUP, VERSION, "default", "osinstances", "n1")
+    assert marked["metadata"]["deletionTimestamp"]
+    assert api.get("osinstances", "n1")["metadata"]["deletionTimestamp"]
+    custom.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", "osinstances", "n1", {"metadata": {"finalizers": None}}
+    )
+    assert api.list("osinstances") == []
+
+
+def test_delete_precondition_on_stale_resource_version(core: client.CoreV1Api) -> None:
+    created = core.create_node(node("n1"))
+    core.patch_node("n1", {"metadata": {"labels": {"x": "y"}}})
+    with pytest.raises(ApiException) as err:
+        core.delete_node(
+            "n1",
+            body=client.V1DeleteOptions(
+                preconditions=client.V1Preconditions(
+                    resource_version=created.metadata.resource_version
+                )
+            ),
+        )
+    assert err.value.status == 409
+
+
+def test_seed_helpers_bypass_http_and_audit(api: ApiServer, core: client.CoreV1Api) -> None:
+    api.create("nodes", node("n1", labels={"a": "b"}))
+    api.create("pods", {"metadata": {"name": "p"}, "spec": {"containers": []}})
+    assert api.audit == []
+    assert core.read_node("n1").metadata.labels == {"a": "b"}
+    assert api.get("pods", "p")["metadata"]["namespace"] == "default"
+    api.patch("nodes", "n1", {"status": {"phase": "x"}}, status=True)
+    assert api.get("nodes", "n1", namespace="")["status"] == {"phase": "x"}
+
+
+def test_list_pagination_with_limit_and_continue(core: client.CoreV1Api) -> None:
+    for i in range(5):
+        core.create_node(node(f"n{i}"))
+    first = core.list_node(limit=2)
+    assert [n.metadata.name for n in first.items] == ["n0", "n1"]
+    assert first.metadata.remaining_item_count == 3
+    second = core.list_node(limit=2, _continue=first.metadata._continue)
+    assert [n.metadata.name for n in second.items] == ["n2", "n3"]
+    third = core.list_node(limit=2, _continue=second.metadata._continue)
+    assert [n.metadata.name for n in third.items] == ["n4"] and not third.metadata._continue
+
+
+def test_discovery_and_kubeconfig(api: ApiServer, tmp_path) -> None:
+    from kubernetes import config
+
+    cfg = client.Configuration()
+    config.load_kube_config(
+        config_file=str(api.write_kubeconfig(tmp_path / "kubeconfig")), client_configuration=cfg
+    )
+    with client.ApiClient(cfg) as c:
+        groups = client.ApisApi(c).get_api_versions()
+        assert GROUP in [g.name for g in groups.groups]
+        resources = client.CustomObjectsApi(c).get_api_resources(GROUP, VERSION)
+        names = {r.name for r in resources.resources}
+        assert {"os", "osinstances", "os/status", "osinstances/status"} <= names
+        assert client.VersionApi(c).get_code().major == "1"
