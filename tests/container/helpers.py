@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 from kubeos.contracts import NodeContext
@@ -10,7 +11,7 @@ from kubeos.models.os import OSSpec, validate_spec
 from tests.container.daemons import Registry
 from tests.container.ociimage import OCIImage, build_image
 from tests.container.tarcraft import Member, directory, reg, symlink
-from tests.support.disk import os_release_text
+from tests.support.disk import ROOTS, os_release_text, partition_info
 
 
 def upgrade_spec(imagetype: str, ref: str, checksum: str, version: str = "KubeOS 1.0.1") -> OSSpec:
@@ -72,3 +73,13 @@ def recorded(log: Path) -> list[list[str]]:
     if not log.exists():
         return []
     return [line.rstrip("\t").split("\t") for line in log.read_text().splitlines() if line]
+
+
+def debugfs_stat(disk: Path, label: str, path: str) -> str:
+    offset, _, _ = partition_info(disk, ROOTS[label])
+    return subprocess.run(
+        ["debugfs", "-R", f"stat {path}", f"{disk}?offset={offset}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout

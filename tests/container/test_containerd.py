@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from kubeos.node.upgrade import upgrade
 from kubeos.plugins import PluginHost
 from tests.container.daemons import Containerd, Registry, publish
 from tests.container.helpers import (
+    debugfs_stat,
     os_image,
     recorded,
     recorder,
@@ -28,7 +28,7 @@ from tests.container.helpers import (
     upgrade_spec,
 )
 from tests.container.tarcraft import reg
-from tests.support.disk import ROOTS, TestNode, grubenv_bytes, partition_info, read_file
+from tests.support.disk import ROOTS, TestNode, grubenv_bytes, read_file
 from tests.support.plugins import RebootRecorder
 
 MiB = 1 << 20
@@ -40,16 +40,6 @@ def node(disk_node: TestNode, containerd: Containerd, registry: Registry) -> Tes
     disk_node.node.extras["containerd.address"] = str(containerd.address)
     trust_plain_http(disk_node.node, registry)
     return disk_node
-
-
-def debugfs_stat(disk: Path, label: str, path: str) -> str:
-    offset, _, _ = partition_info(disk, ROOTS[label])
-    return subprocess.run(
-        ["debugfs", "-R", f"stat {path}", f"{disk}?offset={offset}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
 
 
 def test_upgrade_from_a_containerd_image_u2(
