@@ -124,10 +124,19 @@ def rollback_target(layout: DiskLayout) -> tuple[Partition, str]:
     return target, version
 
 
-def rollback(host: PluginHost, node: NodeContext) -> Partition:
-    """R3: point the next boot at the other root; nothing is fetched or written to it."""
+def rollback(host: PluginHost, node: NodeContext, expected_version: str | None = None) -> Partition:
+    """R3: point the next boot at the other root; nothing is fetched or written to it.
+
+    With `expected_version` (the rollback OS's osversion), the other root must carry
+    exactly that version, or nothing is switched (G8).
+    """
     layout = find_layout(node)
     target, version = rollback_target(layout)
+    if expected_version is not None and version != expected_version:
+        raise RollbackRefused(
+            f"spec.osversion: rollback asks for {expected_version!r} but root {target.label}"
+            f" holds {version!r}; the boot entry is unchanged [R3, G8]"
+        )
     log.info(
         "rollback: booted from root %s, switching to root %s (%s)",
         layout.current,

@@ -100,8 +100,7 @@ class ImageServer:
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> ImageServer:
         handler = _make_handler(self)
-        httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        httpd.daemon_threads = True
+        httpd = _QuietServer(("127.0.0.1", 0), handler)
         if self.certs is not None:
             ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
             self.certs.server.configure_cert(ctx)
@@ -155,6 +154,15 @@ class ImageServer:
 
 
 _RANGE = re.compile(r"^bytes=(\d+)-$")
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """Refused handshakes and dropped clients are what the tests provoke: no tracebacks."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        return
 
 
 def _make_handler(server: ImageServer) -> type[BaseHTTPRequestHandler]:

@@ -79,10 +79,28 @@ def _too_big(size: int, limit: int) -> _Fatal:
     )
 
 
-def _tls_error(policy: TransferPolicy, exc: Exception) -> _Fatal:
+def root_cause(exc: BaseException) -> BaseException:
+    """The innermost error of requests/urllib3 wrappers (MaxRetryError -> SSLError -> ...)."""
+    seen: set[int] = set()
+    while id(exc) not in seen:
+        seen.add(id(exc))
+        inner = getattr(exc, "reason", None)
+        if not isinstance(inner, BaseException):
+            inner = next((a for a in exc.args if isinstance(a, BaseException)), None)
+        if inner is None:
+            inner = exc.__cause__
+        if inner is None:
+            break
+        exc = inner
+    return exc
+
+
+def _tls_error(policy: TransferPolicy, exc: BaseException) -> _Fatal:
     what = "mTLS" if policy.client_cert else "TLS"
+    cause = root_cause(exc)
     return _Fatal(
-        f"{what} with {redacted(policy.url)} failed: {exc} (check spec.cacert"
+        f"{what} with {redacted(policy.url)} failed: {type(cause).__name__}: {cause}"
+        f" (check spec.cacert"
         f"{', spec.clientcert, spec.clientkey' if policy.client_cert else ''}) [D3]"
     )
 
