@@ -2,19 +2,25 @@
 
 A pod counts as healthy when its Ready condition is "True"; a pod without any conditions
 counts as healthy when its phase is Running (seeded pods in tests rarely carry conditions).
-Expected pods are the budget's matching, non-terminal pods (a real server asks the owning
-controller's scale). Pending, terminal or already-deleting pods are evicted without a check.
+Expected pods, as upstream: with an integer minAvailable the number of matching pods;
+otherwise the scale of the pods' controllers (ReplicaSet, Deployment, StatefulSet replicas,
+DaemonSet desiredNumberScheduled), so a pod already evicted still counts until its controller
+shrinks. A pod whose controller is not stored counts as one (upstream refuses to compute the
+budget). Pending, terminal or already-deleting pods are evicted without a check.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 from kubeos.sim.apierrors import ApiError
 from kubeos.sim.apiselectors import SelectorError, match_label_selector_object
 
 Obj = dict[str, Any]
+#: (kind, namespace, name) -> the stored controller object, or None
+OwnerLookup = Callable[[str, str, str], Obj | None]
 TERMINAL = ("Succeeded", "Failed")
 
 
@@ -40,6 +46,34 @@ def _scaled(value: Any, total: int, field: str) -> int:
     raise ApiError(422, f"{field}: invalid value {value!r}")
 
 
+def _scale(owner: Obj) -> int:
+    if owner.get("kind") == "DaemonSet":
+        return int((owner.get("status") or {}).get("desiredNumberScheduled") or 0)
+    replicas = (owner.get("spec") or {}).get("replicas")
+    return 1 if replicas is None else int(replicas)
+
+
+def expected_pods(budget: Obj, covered: list[Obj], lookup: OwnerLookup) -> int:
+    min_available = (budget.get("spec") or {}).get("minAvailable")
+    if isinstance(min_available, int) and not isinstance(min_available, bool):
+        return len(covered)
+    total, seen = 0, set()
+    for pod in covered:
+        meta = pod["metadata"]
+        ref = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), None)
+        owner = (
+            lookup(ref.get("kind", ""), meta.get("namespace", ""), ref.get("name", ""))
+            if ref
+            else None
+        )
+        if owner is None:
+            total += 1
+        elif owner["metadata"]["uid"] not in seen:
+            seen.add(owner["metadata"]["uid"])
+            total += _scale(owner)
+    return total
+
+
 def desired_healthy(budget: Obj, expected: int) -> int:
     spec = budget.get("spec") or {}
     if spec.get("minAvailable") is not None:
@@ -49,7 +83,9 @@ def desired_healthy(budget: Obj, expected: int) -> int:
     return 0
 
 
-def check(pod: Obj, budgets: list[Obj], pods: list[Obj]) -> None:
+def check(
+    pod: Obj, budgets: list[Obj], pods: list[Obj], lookup: OwnerLookup = lambda *_: None
+) -> None:
     """Raise 429 TooManyRequests when evicting `pod` would break its budget."""
     status = pod.get("status") or {}
     if status.get("phase") in (*TERMINAL, "Pending") or pod["metadata"].get("deletionTimestamp"):
@@ -80,7 +116,7 @@ def check(pod: Obj, budgets: list[Obj], pods: list[Obj]) -> None:
         and (p.get("status") or {}).get("phase") not in TERMINAL
     ]
     healthy = sum(1 for p in covered if is_healthy(p))
-    desired = desired_healthy(budget, len(covered))
+    desired = desired_healthy(budget, expected_pods(budget, covered, lookup))
     if is_healthy(pod):
         allowed = healthy - desired >= 1
     else:

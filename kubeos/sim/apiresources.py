@@ -122,6 +122,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, status=True),
     ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, status=True),
     ResourceType("apps", "v1", "deployments", "Deployment", True, status=True),
+    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, status=True),
     ResourceType(
         "apiextensions.k8s.io",
         "v1",

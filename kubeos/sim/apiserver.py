@@ -26,6 +26,7 @@ import binascii
 import contextlib
 import json
 import logging
+import math
 import select
 import socket
 import threading
@@ -656,7 +657,7 @@ class ApiServer:
             fault.remaining -= 1
         headers = {}
         if fault.retry_after is not None:
-            headers["Retry-After"] = f"{fault.retry_after:g}"
+            headers["Retry-After"] = str(math.ceil(fault.retry_after))  # whole seconds (RFC 9110)
         raise ApiError(fault.status, fault.message, headers=headers)
 
     def _handle(

@@ -32,7 +32,7 @@ from typing import Any
 from kubeos.sim import apieviction
 from kubeos.sim.apierrors import ApiError, already_exists, conflict, invalid, not_found
 from kubeos.sim.apipatch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from kubeos.sim.apiresources import ResourceType, resolve
+from kubeos.sim.apiresources import RESOURCES, ResourceType, resolve
 
 Obj = dict[str, Any]
 ObjectFilter = Callable[[Obj], bool]
@@ -292,8 +292,16 @@ class ApiStore:
             pod = self.get(pods, namespace, name)
             budgets, _ = self.list(pdbs, namespace)
             siblings, _ = self.list(pods, namespace)
-            apieviction.check(pod, budgets, siblings)
+            apieviction.check(pod, budgets, siblings, self._controller)
             self.delete(pods, namespace, name)
+
+    def _controller(self, kind: str, namespace: str, name: str) -> Obj | None:
+        """A pod's controller by kind, for the eviction's expected-pod count."""
+        rtype = next((r for r in RESOURCES if r.kind == kind and r.group == "apps"), None)
+        if rtype is None:
+            return None
+        with self._lock:
+            return self._objects.get(rtype.key, {}).get((namespace, name))
 
     def compact(self) -> None:
         """Forget the whole history, like an etcd compaction: older watches get 410."""
@@ -359,7 +367,12 @@ class ApiStore:
             with self._cond:
                 remaining = deadline - time.monotonic()
                 if self._rv <= cursor and not self._closed and remaining > 0:
-                    self._cond.wait(min(remaining, 1.0))
+                    wait = min(remaining, 1.0)
+                    if bookmark_every is not None:
+                        wait = min(
+                            wait, max(0.0, last_bookmark + bookmark_every - time.monotonic())
+                        )
+                    self._cond.wait(wait)
                 if self._closed:
                     return
                 if cursor < self._compacted:
