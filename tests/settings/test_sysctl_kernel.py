@@ -124,7 +124,7 @@ def test_k2_group_and_empty_value(tmp_path: Path, plugins) -> None:
         )
     empty = SettingsConfig("kernel.sysctl", (SettingItem("net.ipv4.ip_forward", ""),))
     problems = plugins.model_validators()["kernel.sysctl"](empty)
-    assert [(p.field, p.rule) for p in problems] == [("contents[0].value", "K2")]
+    assert [(p.field, p.rule) for p in problems] == [("contents[0].value", "S3")]
     # a delete needs no value: it is ignored anyway (S4)
     delete = SettingsConfig("kernel.sysctl", (SettingItem("a.b", None, "delete"),))
     assert plugins.model_validators()["kernel.sysctl"](delete) == []

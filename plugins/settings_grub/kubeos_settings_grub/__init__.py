@@ -60,17 +60,23 @@ def kubeos_apply_setting(model: str, config: SettingsConfig, node: NodeContext) 
         try:
             changes.append(edit(linux.params, item, model, label))
         except ParamError as exc:
-            _save(path, lines, linux, before)
+            _save(model, path, lines, linux, before)
             raise SettingError(model, item.key, str(exc), applied=changes) from None
-    _save(path, lines, linux, before)
+    _save(model, path, lines, linux, before)
     return changes
 
 
-def _save(path: Path, lines: list[str], linux: LinuxLine, before: list[str]) -> None:
+def _save(model: str, path: Path, lines: list[str], linux: LinuxLine, before: list[str]) -> None:
     """Rewrite only the edited `linux` line, keeping its line ending; atomic, mode kept."""
     if linux.params == before:
         return
     old = lines[linux.index]
     lines[linux.index] = linux.render() + old[len(old.rstrip("\r\n")) :]
-    atomic_write(path, "".join(lines).encode("utf-8", "surrogateescape"))
+    try:
+        atomic_write(path, "".join(lines).encode("utf-8", "surrogateescape"))
+    except OSError as exc:
+        # atomic: grub.cfg is still the old one, so nothing of this block was applied
+        raise SettingError(
+            model, "", f"cannot write {path}, left as it was: {exc.strerror or exc}"
+        ) from None
     log.info("grub: rewrote line %d of %s: %s", linux.index + 1, path, linux.render().strip())

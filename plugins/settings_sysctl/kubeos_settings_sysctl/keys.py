@@ -51,7 +51,7 @@ def validate_block(
 ) -> list[Problem]:
     """K2/S2/S3 for one config block; S4 delete on kernel.sysctl is only a warning."""
     problems: list[Problem] = []
-    key_rule, value_rule = ("S2", "S3") if value_needed_for_delete else ("K2", "K2")
+    key_rule = "S2" if value_needed_for_delete else "K2"
     for i, item in enumerate(config.contents):
         problem = key_problem(item.key)
         if problem is not None:
@@ -66,9 +66,7 @@ def validate_block(
             continue
         if not item.value or not item.value.strip():
             problems.append(
-                Problem(
-                    f"contents[{i}].value", value_rule, f"must not be empty for key {item.key!r}"
-                )
+                Problem(f"contents[{i}].value", "S3", f"must not be empty for key {item.key!r}")
             )
         elif any(ch.isspace() for ch in item.value):
             log.warning(

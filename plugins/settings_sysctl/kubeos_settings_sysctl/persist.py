@@ -140,6 +140,8 @@ def apply_persist(config: SettingsConfig, node: NodeContext) -> list[Change]:
         original = path.read_bytes().decode("utf-8", "surrogateescape")
     except FileNotFoundError:
         original = ""
+    except OSError as exc:
+        raise SettingError(MODEL, "", f"cannot read {path}: {exc.strerror}") from None
     lines = parse_conf(original)
     changes: list[Change] = []
     for item in config.contents:
@@ -154,6 +156,13 @@ def apply_persist(config: SettingsConfig, node: NodeContext) -> list[Change]:
 
 def _save(path: Path, original: str, lines: list[ConfLine]) -> None:
     text = render_conf(lines)
-    if text != original:
+    if text == original:
+        return
+    try:
         atomic_write(path, text.encode("utf-8", "surrogateescape"))
-        log.info("%s: wrote %s", MODEL, path)
+    except OSError as exc:
+        # atomic: the old file is still in place, so nothing of this block was applied
+        raise SettingError(
+            MODEL, "", f"cannot write {path}, left as it was: {exc.strerror or exc}"
+        ) from None
+    log.info("%s: wrote %s", MODEL, path)
