@@ -271,3 +271,14 @@ def test_grub_cfg_without_both_entries_is_a_clear_error(plugins, tmp_path) -> No
     missing.grub_cfg.unlink()
     report = apply(plugins, missing, (NEXT, [{"key": "quiet"}]))
     assert "cannot read grub.cfg" in report.failed.reason
+
+
+def test_crlf_file_and_bad_pin_are_handled(plugins, tmp_path) -> None:
+    node = make_host(tmp_path / "host", cfg=grub_cfg().replace("\n", "\r\n"))
+    report = apply(plugins, node, (NEXT, [{"key": "quiet", "operation": "delete"}]))
+    assert report.ok, report.failed
+    text = node.grub_cfg.read_bytes()
+    assert text.count(b"\r\n") == grub_cfg().count("\n") and b"\n" not in text.replace(b"\r\n", b"")
+    node.pinned_current = "C"
+    report = apply(plugins, node, (CURRENT, [{"key": "quiet"}]))
+    assert "pinned current 'C' must be 'A' or 'B'" in report.failed.reason

@@ -208,3 +208,10 @@ def test_unvalidated_bad_item_stops_after_writing_the_ones_before(plugins, node,
     assert [c.key for c in err.value.applied] == ["kernel.pid_max"]
     text = conf.read_text()
     assert "kernel.pid_max = 4096" in text and "swappiness" not in text
+
+
+def test_bytes_that_are_not_utf8_survive_an_edit(plugins, node, conf) -> None:
+    conf.write_bytes(b"# caf\xe9 latin-1 comment\nkernel.pid_max = 1\n")
+    report = apply(plugins, node, [{"key": "kernel.pid_max", "value": "2"}])
+    assert report.ok
+    assert conf.read_bytes() == b"# caf\xe9 latin-1 comment\nkernel.pid_max = 2\n"
