@@ -15,7 +15,9 @@ DEFAULT_TAG = "latest"
 
 def image_ref(spec: OSSpec) -> ImageRef:
     """The parsed `containerimage`, or ImageError naming the field (U2)."""
-    ref = parse_image_ref(spec.containerimage) if spec.containerimage else None
+    text = spec.containerimage
+    # parse_image_ref's `$` also matches before a final newline: refuse any white space here.
+    ref = parse_image_ref(text) if text and not any(c.isspace() for c in text) else None
     if ref is None:
         raise ImageError(
             f"spec.containerimage: {spec.containerimage!r} is not repository/name,"
