@@ -179,9 +179,7 @@ class Drainer:
     def _delete(self, pod: client.V1Pod, result: DrainResult, why: str) -> None:
         try:
             retry_call(
-                lambda: self.core.delete_namespaced_pod(
-                    pod.metadata.name, pod.metadata.namespace
-                ),
+                lambda: self.core.delete_namespaced_pod(pod.metadata.name, pod.metadata.namespace),
                 what=f"delete {_key(pod)}",
             )
         except ApiException as exc:

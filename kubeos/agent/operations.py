@@ -265,9 +265,7 @@ class Operations:
             if not report.ok:
                 reason = f"upgradeconfigs version {block.version!r}: {report.failed} [U3, C5]"
                 return self._fail(obj, work, reason, cordoned=True), False
-        obj = self.store.set_progress(
-            obj, work.dispatch, upgradeconfigs={"version": block.version}
-        )
+        obj = self.store.set_progress(obj, work.dispatch, upgradeconfigs={"version": block.version})
         return obj, True
 
     def _installing_reporter(self, obj: Obj, work: Work) -> Any:
@@ -293,8 +291,9 @@ class Operations:
         # A real node goes down now; until it does, do nothing that a reboot could cut.
         if self.stop.wait(self.settings.reboot_wait):
             return obj
-        log.error("the node did not go down %gs after the reboot request",
-                  self.settings.reboot_wait)
+        log.error(
+            "the node did not go down %gs after the reboot request", self.settings.reboot_wait
+        )
         return obj
 
     # -- after the reboot (U6, B3) ---------------------------------------------------

@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+
+
+class Mode(StrEnum):
+    serial = "serial"
+    parallel = "parallel"
+
+
+class ImageType(StrEnum):
+    disk = "disk"
 
 
 @app.command()
@@ -13,3 +28,45 @@ def version() -> None:
     from kubeos import __version__
 
     typer.echo(__version__)
+
+
+@app.command()
+def simulate(
+    nodes: Annotated[int, typer.Option(min=1, max=50, help="simulated worker nodes")] = 4,
+    maxunavailable: Annotated[int, typer.Option(min=1, help="nodes per batch")] = 2,
+    mode: Annotated[Mode, typer.Option(help="executionmode of the OS")] = Mode.parallel,
+    imagetype: Annotated[ImageType, typer.Option(help="upgrade image source")] = ImageType.disk,
+    workdir: Annotated[
+        Path | None, typer.Option(help="where disks and host roots go (default: a temp dir)")
+    ] = None,
+    keep: Annotated[bool, typer.Option(help="keep the temp work dir afterwards")] = False,
+    timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 300.0,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log the cluster")] = False,
+) -> None:
+    """Run an upgrade on an embedded cluster (API stand-in, operator, N nodes) and show it.
+
+    Each node has its own GPT disk-image file and host root, and runs the real agent with
+    the real plugins; the new OS image comes from a local HTTPS server with mutual TLS.
+    Exits 0 when every node runs the new version, 1 on a failed node or a timeout.
+    """
+    from kubeos.sim.run import SimulateOptions
+    from kubeos.sim.run import simulate as run_simulation
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    outcome = run_simulation(
+        SimulateOptions(
+            nodes=nodes,
+            maxunavailable=maxunavailable,
+            mode=mode.value,
+            imagetype=imagetype.value,
+            workdir=workdir,
+            keep=keep,
+            timeout=timeout,
+        ),
+        sys.stdout,
+    )
+    raise typer.Exit(0 if outcome.ok else 1)

@@ -1,0 +1,172 @@
+"""One simulated machine: its disk, its host root, its kubelet and its agent process.
+
+The agent runs as its own process (`python -m kubeos.sim.agentproc`) with its own
+plugin host, exactly like the DaemonSet's container: it can be killed at any point
+(SIGKILL, as a test does) and is started again like a restarted pod. A reboot requested
+through the simulated reboot hook is carried out here: the agent is killed (power
+cycle), the grubenv's saved entry is booted (its kernel command line becomes
+proc/cmdline, the booted root's /etc/os-release is read with debugfs into the host
+root, the boot id changes), the kubelet reports the new osImage, and a fresh agent
+starts - the agent's real after-reboot path.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubeos.contracts import NodeContext
+from kubeos.errors import KubeosError
+from kubeos.fsutil import atomic_write
+from kubeos.node import ext4, grubenv
+from kubeos.node.layout import find_layout
+from kubeos.node.osrelease import pretty_name
+from kubeos.sim import disks
+from kubeos.sim.kubelet import SimKubelet
+from kubeos.sim.rebootplugin import REQUEST_PATH
+
+log = logging.getLogger(__name__)
+
+
+def entry_cmdline(grub_cfg: str, label: str) -> str:
+    """The kernel command line grub passes for menu entry `label` (its `linux` line)."""
+    block = re.search(
+        rf"menuentry\s+'{re.escape(label)}'[^{{]*\{{(?P<body>.*?)\n\}}", grub_cfg, re.S
+    )
+    if block is None:
+        raise KubeosError(f"grub.cfg has no menu entry {label!r}")
+    line = re.search(r"^\s*linux\s+(\S+)\s*(.*)$", block["body"], re.M)
+    if line is None:
+        raise KubeosError(f"grub.cfg entry {label!r} has no linux line")
+    return f"BOOT_IMAGE={line[1]} {line[2]}".strip()
+
+
+@dataclass
+class SimMachine:
+    name: str
+    workdir: Path
+    node: NodeContext
+    kubelet: SimKubelet
+    server_url: str
+    namespace: str = "default"
+    drain_timeout: float = 30.0
+    boots: int = 1
+    proc: subprocess.Popen[bytes] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def log_path(self) -> Path:
+        """G7: the node's agent log lives on the node."""
+        return self.node.host_path("/var/log/kubeos-agent.log")
+
+    @property
+    def os_version(self) -> str:
+        return pretty_name(self.node.host_path("/etc/os-release").read_text())
+
+    @property
+    def booted_root(self) -> str:
+        """ "A" or "B": the root named by root= on the kernel command line ("?" if unknown)."""
+        try:
+            cmdline = self.node.host_path(self.node.cmdline_path).read_text()
+        except OSError:
+            return "?"
+        found = re.search(r"(?:^|\s)root=(\S+)", cmdline)
+        by_device = {dev: label for label, dev in disks.DEVICES.items()}
+        return by_device.get(found[1], "?") if found else "?"
+
+    # -- the agent process -------------------------------------------------------------
+    def start_agent(self) -> None:
+        with self._lock:
+            if self.proc is not None and self.proc.poll() is None:
+                return
+            argv = [
+                sys.executable,
+                "-m",
+                "kubeos.sim.agentproc",
+                "--node",
+                self.name,
+                "--host-root",
+                str(self.node.host_root),
+                "--proc-sys",
+                str(self.node.proc_sys),
+                "--disk",
+                str(self.node.disk),
+                "--server",
+                self.server_url,
+                "--namespace",
+                self.namespace,
+                "--drain-timeout",
+                str(self.drain_timeout),
+            ]
+            with open(self.log_path, "ab") as logfile:
+                self.proc = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT
+                )
+            log.debug("%s: agent started (pid %d)", self.name, self.proc.pid)
+
+    def kill_agent(self) -> None:
+        """SIGKILL the agent, as a power cycle or `kill -9` would."""
+        with self._lock:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+
+    def terminate_agent(self) -> None:
+        """Ask the agent to stop (SIGTERM) without waiting; stop_agent() collects it."""
+        with self._lock:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.terminate()
+
+    def stop_agent(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            if self.proc is None or self.proc.poll() is not None:
+                return
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    @property
+    def agent_running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    # -- reboot ------------------------------------------------------------------------
+    @property
+    def reboot_requested(self) -> bool:
+        return self.node.host_path(REQUEST_PATH).exists()
+
+    def reboot(self) -> str:
+        """Power-cycle: kill the agent, boot the saved entry, report, start a fresh agent."""
+        self.kill_agent()
+        self.kubelet.report(self.os_version, ready=False)
+        self.node.host_path(REQUEST_PATH).unlink(missing_ok=True)
+        version = self.boot()
+        self.kubelet.report(version, ready=True)
+        self.start_agent()
+        return version
+
+    def boot(self) -> str:
+        """What firmware, grub and the kernel do: boot saved_entry, falling back to the other."""
+        wanted = grubenv.saved_entry(self.node) or "A"
+        grub_cfg = self.node.grub_cfg.read_text()
+        for label in (wanted, "B" if wanted == "A" else "A"):
+            disks.write_boot_state(self.node, entry_cmdline(grub_cfg, label))
+            try:
+                layout = find_layout(self.node)
+                text = ext4.read_os_release(layout.current_partition)
+            except KubeosError as exc:
+                log.error("%s: root %s does not boot (%s)", self.name, label, exc)
+                continue
+            atomic_write(self.node.host_path("/etc/os-release"), text)
+            self.boots += 1
+            version = pretty_name(text)
+            log.info("%s: booted root %s: %s", self.name, label, version)
+            return version
+        raise KubeosError(f"{self.name}: neither root boots")

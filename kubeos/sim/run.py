@@ -1,0 +1,110 @@
+"""`kubeos simulate`: one rollout on the embedded cluster, shown live, with an exit code."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from kubeos.sim.cluster import NEW_VERSION, ClusterConfig, EmbeddedCluster
+from kubeos.sim.display import make_display
+from kubeos.sim.monitor import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimulateOptions:
+    nodes: int = 4
+    maxunavailable: int = 2
+    mode: str = "parallel"
+    imagetype: str = "disk"
+    workdir: Path | None = None
+    keep: bool = False
+    timeout: float = 300.0
+    timeinterval: int = 0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    ok: bool
+    seconds: float
+    message: str
+    final: Snapshot | None
+
+
+def simulate(opts: SimulateOptions, out: TextIO) -> Outcome:
+    """Build the cluster, apply the upgrade, show every change until done, failed or timeout."""
+    workdir = opts.workdir or Path(tempfile.mkdtemp(prefix="kubeos-sim-"))
+    started = time.monotonic()
+    try:
+        print(
+            f"kubeos simulate: {opts.nodes} nodes, maxunavailable={opts.maxunavailable},"
+            f" {opts.mode}, imagetype {opts.imagetype}; work dir {workdir}",
+            file=out,
+            flush=True,
+        )
+        with EmbeddedCluster(workdir, ClusterConfig(nodes=opts.nodes)) as cluster:
+            print(
+                f"cluster up in {time.monotonic() - started:.1f}s: API {cluster.api.url},"
+                f" image server {cluster.images.url('')} (mTLS), nodes run KubeOS 1.0.0 on root A;"
+                f" applying OS os-sample: upgrade to {NEW_VERSION}",
+                file=out,
+                flush=True,
+            )
+            cluster.apply_os(
+                cluster.upgrade_spec(
+                    maxunavailable=opts.maxunavailable,
+                    executionmode=opts.mode,
+                    timeinterval=opts.timeinterval,
+                )
+            )
+            outcome = _follow(cluster, opts, out, started)
+            print(outcome.message, file=out, flush=True)
+            if not outcome.ok:
+                print(f"agent logs: {workdir}/nodes/*/host/var/log/kubeos-agent.log", file=out)
+            return outcome
+    finally:
+        if not opts.keep and opts.workdir is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def _follow(
+    cluster: EmbeddedCluster, opts: SimulateOptions, out: TextIO, started: float
+) -> Outcome:
+    assert cluster.monitor is not None
+    updates = cluster.monitor.updates
+    targets = sorted(cluster.machines)
+    deadline = time.monotonic() + opts.timeout
+    snap: Snapshot | None = None
+    with make_display(lambda n: cluster.machines[n].booted_root, out) as display:
+        while time.monotonic() < deadline:
+            try:
+                snap = updates.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            display.update(snap)
+            if cluster.settled(snap, targets, NEW_VERSION):
+                took = time.monotonic() - started
+                return Outcome(
+                    True,
+                    took,
+                    f"done: all {len(targets)} nodes run {NEW_VERSION} in {took:.1f}s"
+                    f" ({len(cluster.reboots)} reboots)",
+                    snap,
+                )
+            failed = [r for r in snap.rows if r.phase == "failed"]
+            if failed:
+                names = ", ".join(f"{r.node} ({r.reason})" for r in failed)
+                return Outcome(False, time.monotonic() - started, f"FAILED: {names}", snap)
+    return Outcome(
+        False,
+        time.monotonic() - started,
+        f"TIMEOUT: not every node runs {NEW_VERSION} after {opts.timeout:g}s",
+        snap,
+    )
