@@ -208,7 +208,10 @@ def test_one_sysconfigs_mixes_builtin_and_addon_models(addon_host, node) -> None
     """Add-ons go through the same config path as the built-in models."""
     kubelet = put(node, "/var/lib/kubelet/config.yaml", KUBELET)
     limits = put(node, "/etc/security/limits.conf", LIMITS)
+    sysctl_conf = put(node, "/etc/sysctl.conf", "# kernel\nvm.swappiness = 60\n")
     report = apply(addon_host, node, [
+        {"model": "kernel.sysctl.persist",
+         "contents": [{"key": "vm.swappiness", "value": "10"}]},
         {"model": "pam.limits", "contents": [{"key": "*.hard.nofile", "value": "1024"}]},
         {"model": "kubernetes.kubelet", "contents": [{"key": "maxPods", "value": "20"}]},
         {"model": "container.containerd", "configpath": "/etc/missing/config.toml",
@@ -219,8 +222,10 @@ def test_one_sysconfigs_mixes_builtin_and_addon_models(addon_host, node) -> None
     assert report.failed is not None and report.failed.model == "container.containerd"
     assert "does not exist" in str(report.failed)
     assert [(c.model, c.action) for c in report.changes] == [
+        ("kernel.sysctl.persist", "updated"),
         ("pam.limits", "added"),
         ("kubernetes.kubelet", "updated"),
     ]
     assert yaml.safe_load(kubelet.read_text())["maxPods"] == 20
     assert "*\thard\tnofile\t1024" in limits.read_text()
+    assert sysctl_conf.read_text() == "# kernel\nvm.swappiness = 10\n"
