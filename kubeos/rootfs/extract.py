@@ -97,6 +97,7 @@ class RootfsExtractor:
         self._dir_attrs: list[tuple[Path, tarfile.TarInfo]] = []
         self.root.mkdir(mode=0o755, exist_ok=True)
         os.chmod(self.root, 0o755)  # noqa: S103 - an OS root directory is 0755
+        self.root = Path(os.path.realpath(self.root))
 
     # -- public --------------------------------------------------------------------------
     def apply_layer(self, stream: IO[bytes], name: str, whiteouts: bool = True) -> None:
@@ -122,7 +123,8 @@ class RootfsExtractor:
             raise ImageError(f"layer {name}: {exc}") from None
         # Directory times last: writing into a directory changes its mtime.
         for path, member in reversed(self._dir_attrs):
-            if path.is_dir() and not path.is_symlink():
+            # A later entry may have swapped the directory, or one above it, for a symlink.
+            if os.path.realpath(path) == str(path) and path.is_dir():
                 self._set_attrs(path, member)
         log.info(
             "applied layer %s: rootfs now %d bytes in %d entries",

@@ -1,7 +1,9 @@
 """Build an ext4 partition image from a directory with `mke2fs -d`: no mount, no loop device.
 
 `mke2fs -d` copies owners, modes (setuid included), hard links, symlinks, device nodes
-and extended attributes from the tree, so the image is the tree as extracted.
+and extended attributes from the tree, so the image is the tree as extracted. The ext4
+feature set comes from the node's own mke2fs.conf, which matches the node's kernel and
+e2fsck (e.g. no `orphan_file` where e2fsck predates 1.47).
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def test_upgrade_from_a_docker_image_u2(
     verbs = [c[0] if c[0] != "image" else f"image {c[1]}" for c in calls]
     assert verbs == ["image inspect", "pull", "create", "export", "rm", "image inspect", "rmi"]
     create = calls[2]
-    assert create[1:5] == ["--pull", "never", "--network", "none"]
+    assert create[1:3] == ["--network", "none"]
     assert f"{ref.rsplit(':', 1)[0]}@{image.manifest_digest}" in create  # the verified digest
     assert leftovers(dockerd) == ([], [])
     assert scratch_left(node.node) == []

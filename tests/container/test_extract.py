@@ -262,3 +262,15 @@ def test_device_nodes_only_where_a_root_needs_them(box: tuple[Path, Path]) -> No
     for refused in ("dev/mem", "dev/sda", "etc/null"):
         assert not (root / refused).exists()
     assert len(ex.usage.skipped) == 3
+
+
+def test_directory_attributes_never_land_outside(box: tuple[Path, Path]) -> None:
+    """Directory modes are applied at the end of a layer: by then 'x' points out."""
+    root, outside = box
+    (outside / "d").mkdir(mode=0o700)
+    ex = RootfsExtractor(root, 10 * MiB)
+    apply(ex, [directory("x"), directory("x/d", 0o777), symlink("x", str(outside))])
+    apply(ex, [directory("y/d", 0o777), symlink("y", "../../outside")])
+    assert stat.S_IMODE(os.stat(outside / "d").st_mode) == 0o700
+    (outside / "d").rmdir()
+    untouched(outside)

@@ -89,18 +89,10 @@ class DockerEngine:
         """`docker create` a container that never runs, export its filesystem, remove it."""
         name = f"kubeos-rootfs-{secrets.token_hex(6)}"
         try:
+            # `image` is name@digest, so even if the engine fetched it again it would get
+            # exactly the verified content (no `--pull never`: docker 18.09 lacks the flag).
             # No command is run: the argument only satisfies images without CMD/ENTRYPOINT.
-            self._docker(
-                "create",
-                "--pull",
-                "never",
-                "--network",
-                "none",
-                "--name",
-                name,
-                image,
-                "kubeos-rootfs",
-            )
+            self._docker("create", "--network", "none", "--name", name, image, "kubeos-rootfs")
             self._docker("export", "--output", archive, name, timeout=EXPORT_TIMEOUT)
         except CommandError as exc:
             raise ImageError(f"exporting the file system of {image} failed: {exc}") from exc
