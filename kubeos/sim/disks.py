@@ -25,6 +25,13 @@ ROOT_NUMBERS = {"A": 2, "B": 3}
 DEVICES = {"A": "/dev/vda2", "B": "/dev/vda3"}
 KERNEL_ARGS = "ro rootfstype=ext4 nomodeset quiet oops=panic softlockup_panic=1 panic=3"
 
+#: The simulated kernel's /proc/sys files (relative to proc_sys) and their boot values.
+KERNEL_DEFAULTS = {
+    "net/ipv4/ip_forward": "0",
+    "vm/max_map_count": "65530",
+    "kernel/pid_max": "32768",
+}
+
 
 @dataclass(frozen=True)
 class DiskSizes:
@@ -127,10 +134,15 @@ def build_host_root(host_root: Path, disk: Path, version: str) -> NodeContext:
 
 
 def write_boot_state(node: NodeContext, cmdline: str) -> None:
-    """What the kernel shows after a boot: its command line and a fresh boot id."""
+    """What the kernel shows after a boot: its command line, a fresh boot id, and the
+    runtime sysctl values back at their defaults (only persisted settings survive)."""
     cmdline_path = node.host_path(node.cmdline_path)
     cmdline_path.parent.mkdir(parents=True, exist_ok=True)
     cmdline_path.write_text(cmdline.strip() + "\n")
     boot_id = node.proc_sys / "kernel/random/boot_id"
     boot_id.parent.mkdir(parents=True, exist_ok=True)
     boot_id.write_text(f"{uuid.uuid4()}\n")
+    for key, value in KERNEL_DEFAULTS.items():
+        path = node.proc_sys / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(value + "\n")

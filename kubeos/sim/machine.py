@@ -46,6 +46,28 @@ def entry_cmdline(grub_cfg: str, label: str) -> str:
     return f"BOOT_IMAGE={line[1]} {line[2]}".strip()
 
 
+def boot_saved_entry(node: NodeContext) -> tuple[str, str]:
+    """What firmware, grub and the kernel do: boot saved_entry, else fall back to the other.
+
+    The entry's `linux` line becomes proc/cmdline, the boot id changes, and the booted
+    root's /etc/os-release (read with debugfs) becomes the host root's. Returns the root
+    label and PRETTY_NAME booted.
+    """
+    wanted = grubenv.saved_entry(node) or "A"
+    grub_cfg = node.grub_cfg.read_text()
+    for label in (wanted, "B" if wanted == "A" else "A"):
+        disks.write_boot_state(node, entry_cmdline(grub_cfg, label))
+        try:
+            layout = find_layout(node)
+            text = ext4.read_os_release(layout.current_partition)
+        except KubeosError as exc:
+            log.error("%s: root %s does not boot (%s)", node.node_name, label, exc)
+            continue
+        atomic_write(node.host_path("/etc/os-release"), text)
+        return label, pretty_name(text)
+    raise KubeosError(f"{node.node_name}: neither root boots")
+
+
 @dataclass
 class SimMachine:
     name: str
@@ -153,20 +175,8 @@ class SimMachine:
         return version
 
     def boot(self) -> str:
-        """What firmware, grub and the kernel do: boot saved_entry, falling back to the other."""
-        wanted = grubenv.saved_entry(self.node) or "A"
-        grub_cfg = self.node.grub_cfg.read_text()
-        for label in (wanted, "B" if wanted == "A" else "A"):
-            disks.write_boot_state(self.node, entry_cmdline(grub_cfg, label))
-            try:
-                layout = find_layout(self.node)
-                text = ext4.read_os_release(layout.current_partition)
-            except KubeosError as exc:
-                log.error("%s: root %s does not boot (%s)", self.name, label, exc)
-                continue
-            atomic_write(self.node.host_path("/etc/os-release"), text)
-            self.boots += 1
-            version = pretty_name(text)
-            log.info("%s: booted root %s: %s", self.name, label, version)
-            return version
-        raise KubeosError(f"{self.name}: neither root boots")
+        """Boot the grubenv's saved entry (see `boot_saved_entry`); returns the version."""
+        label, version = boot_saved_entry(self.node)
+        self.boots += 1
+        log.info("%s: booted root %s: %s", self.name, label, version)
+        return version

@@ -135,9 +135,14 @@ class Monitor:
     def latest(self) -> Snapshot:
         return take_snapshot(self.api, self.started, self.namespace)
 
-    def max_busy(self) -> int:
+    def elapsed(self) -> float:
+        """Seconds since the monitor started: the time base of Snapshot.at."""
+        return time.monotonic() - self.started
+
+    def max_busy(self, since: float = 0.0) -> int:
+        """The most nodes in an operation at once (from `since`, an `elapsed()` value)."""
         with self._lock:
-            return max((len(s.busy) for s in self.history), default=0)
+            return max((len(s.busy) for s in self.history if s.at >= since), default=0)
 
     def ever_busy(self) -> set[str]:
         with self._lock:
