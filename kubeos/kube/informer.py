@@ -51,6 +51,7 @@ class Informer:
         list_call: ListCall,
         *,
         on_change: Callable[[], None] | None = None,
+        transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
         watch_timeout: int = 300,
         min_backoff: float = 0.2,
         max_backoff: float = 30.0,
@@ -58,6 +59,7 @@ class Informer:
         self.name = name
         self._list_call = list_call
         self._on_change = on_change or (lambda: None)
+        self._transform = transform or (lambda obj: obj)
         self._watch_timeout = watch_timeout
         self._min_backoff, self._max_backoff = min_backoff, max_backoff
         self._lock = threading.Lock()
@@ -74,6 +76,14 @@ class Informer:
         """A deep copy of every cached object (callers may keep or change it)."""
         with self._lock:
             return copy.deepcopy(list(self._items.values()))
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """Every cached object without copying: READ-ONLY for the caller.
+
+        Safe because the cache replaces objects and never changes one in place.
+        """
+        with self._lock:
+            return list(self._items.values())
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -148,7 +158,7 @@ class Informer:
         items = {}
         for obj in body.get("items") or []:
             if isinstance(obj, dict):
-                items[object_key(obj)] = obj
+                items[object_key(obj)] = self._transform(obj)
         with self._lock:
             self._items = items
             self.resource_version = str((body.get("metadata") or {}).get("resourceVersion") or "")
@@ -196,6 +206,7 @@ class Informer:
             self._watch = None
 
     def _apply(self, etype: str, obj: dict[str, Any]) -> None:
+        obj = self._transform(obj)
         key = object_key(obj)
         with self._lock:
             current = self._items.get(key)

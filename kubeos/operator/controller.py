@@ -80,10 +80,11 @@ class Controller:
 
     # -- one round ---------------------------------------------------------------------
     def snapshot(self) -> Snapshot:
+        # No copies: the planner only reads, and writes copy what they change.
         return Snapshot(
-            os_objects=self.os_informer.items(),
-            nodes=self.node_informer.items(),
-            osinstances=self.osi_informer.items(),
+            os_objects=self.os_informer.snapshot(),
+            nodes=self.node_informer.snapshot(),
+            osinstances=self.osi_informer.snapshot(),
             now=self._clock(),
             last_dispatch=dict(self._last_dispatch),
             tz=self._tz,

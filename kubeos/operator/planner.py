@@ -27,8 +27,8 @@ from kubeos.operator.window import seconds_until_open
 #: I4: inside a serial batch nodes are handled one by one, this far apart (at most the
 #: OS's timeinterval, so an admin asking for 0 is not held back).
 SERIAL_NODE_GAP = 15.0
-#: Failed node names listed on the status; the counts stay exact beyond it.
-MAX_LISTED_NODES = 50
+#: Failed nodes named in the Degraded condition's message; the list and counts are exact.
+MAX_LISTED_NODES = 20
 
 PHASE_REFUSED = "Refused"
 PHASE_WAITING = "Waiting"
@@ -183,6 +183,13 @@ def plan(snap: Snapshot) -> Plan:
     return Plan(tuple(plans))
 
 
+def _names(value: Any) -> list[str]:
+    """A node-name list read back from the status; anything else (hand-edited) is empty."""
+    if not isinstance(value, list):
+        return []
+    return [n for n in value if isinstance(n, str)]
+
+
 def _prev_status(obj: Mapping[str, Any]) -> Mapping[str, Any]:
     status = obj.get("status")
     return status if isinstance(status, Mapping) else {}
@@ -194,8 +201,8 @@ def _condition(
     """A condition whose lastTransitionTime moves only when its status flips."""
     value = "True" if status else "False"
     since = _iso(now)
-    for c in prev.get("conditions") or []:
-        if isinstance(c, Mapping) and c.get("type") == ctype and c.get("status") == value:
+    for c in _conditions(prev):
+        if c.get("type") == ctype and c.get("status") == value:
             since = str(c.get("lastTransitionTime") or since)
     return {
         "type": ctype,
@@ -207,10 +214,15 @@ def _condition(
 
 
 def _prev_condition(prev: Mapping[str, Any], ctype: str) -> Mapping[str, Any]:
-    for c in prev.get("conditions") or []:
-        if isinstance(c, Mapping) and c.get("type") == ctype:
+    for c in _conditions(prev):
+        if c.get("type") == ctype:
             return c
     return {}
+
+
+def _conditions(prev: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    value = prev.get("conditions")
+    return [c for c in value if isinstance(c, Mapping)] if isinstance(value, list) else []
 
 
 def _refuse(obj: Mapping[str, Any], snap: Snapshot, reason: str, message: str) -> OSPlan:
@@ -285,7 +297,7 @@ def _plan_one(
     failed = states[NodeState.FAILED]
     pending = states[NodeState.PENDING]
     capacity = spec.maxunavailable - len(failed)  # failures keep their slots
-    prev_batch = [str(n) for n in prev.get("batch") or []] if same else []
+    prev_batch = _names(prev.get("batch")) if same else []
     batch = prev_batch if spec.executionmode == "serial" else []
 
     finished_at = _parse_iso(prev.get("batchFinishedTime")) if same else None
@@ -350,7 +362,7 @@ def _plan_one(
         "phase": phase,
         "message": message,
         "nodes": counts,
-        "failedNodes": failed[:MAX_LISTED_NODES],
+        "failedNodes": failed,  # bounded: failed nodes keep their slots
         "batch": batch,
         "batchFinishedTime": _iso(finished_at) if finished_at and batch else None,
         "lastDispatchTime": _iso(last_time) if last_time else None,
@@ -375,7 +387,9 @@ def _last_dispatch(
     times = [snap.last_dispatch.get(dispatch)]
     if same:
         times.append(_parse_iso(prev.get("lastDispatchTime")))
-    known = [t for t in times if t is not None]
+    # A time in the future (clock skew, a hand-edited status) is not believed: it would
+    # hold the rollout back for as long as it stays in the future.
+    known = [t for t in times if t is not None and t <= snap.now]
     return max(known) if known else None
 
 
@@ -415,8 +429,9 @@ def _serial(
             return [], prev_batch, gap - elapsed, None
         return remaining[:1], prev_batch, None, None
     if prev_batch:
-        finished_at = finished_at or now
-        waited = (now - finished_at).total_seconds()
+        if finished_at is None or finished_at > now:
+            finished_at = now
+        waited = max(0.0, (now - finished_at).total_seconds())
         if waited < spec.timeinterval:
             return [], prev_batch, spec.timeinterval - waited, finished_at
     size = capacity - busy
@@ -442,7 +457,9 @@ def _summary(spec: OSSpec, counts: Mapping[str, int], phase: str, until_open: fl
 
 
 def _failed_message(failed: list[str], reasons: Mapping[str, str]) -> str:
-    return "; ".join(f"{n}: {reasons.get(n, '')}" for n in failed[:MAX_LISTED_NODES])
+    text = "; ".join(f"{n}: {reasons.get(n, '')}" for n in failed[:MAX_LISTED_NODES])
+    more = len(failed) - MAX_LISTED_NODES
+    return f"{text}; and {more} more" if more > 0 else text
 
 
 def _notes(
@@ -459,7 +476,7 @@ def _notes(
     before = _prev_condition(prev, "Accepted")
     if before.get("status") == "False":
         notes.append(Note("Normal", "Accepted", "the OS is accepted now"))
-    known = {str(n) for n in prev.get("failedNodes") or []} if same else set()
+    known = set(_names(prev.get("failedNodes"))) if same else set()
     for n in failed:
         if n not in known:
             notes.append(Note("Warning", "NodeFailed", f"node {n}: {reasons.get(n, '')}"))

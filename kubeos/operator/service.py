@@ -11,7 +11,9 @@ import logging
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import tzinfo
+from typing import Any
 
 from kubernetes import client
 
@@ -31,6 +33,24 @@ DEFAULT_LEASE_NAME = "kubeos-operator"
 def default_identity() -> str:
     """Unique per process, readable in the Lease: host name plus a random suffix."""
     return f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+
+
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+def slim_node(node: dict[str, Any]) -> dict[str, Any]:
+    """Keep only what the planner reads (name, labels, osImage): nodes are large objects
+    (images, conditions) and a fleet's worth would otherwise sit in memory twice."""
+    meta = node.get("metadata") or {}
+    info = (node.get("status") or {}).get("nodeInfo") or {}
+    return {
+        "metadata": {
+            "name": meta.get("name"),
+            "labels": meta.get("labels") or {},
+            "resourceVersion": meta.get("resourceVersion"),
+        },
+        "status": {"nodeInfo": {"osImage": info.get("osImage", "")}},
+    }
 
 
 class Operator:
@@ -61,8 +81,10 @@ class Operator:
         self.identity = identity or default_identity()
         custom, core = client.CustomObjectsApi(api), client.CoreV1Api(api)
 
-        def informer(name: str, call: ListCall) -> Informer:
-            return Informer(name, call, on_change=self._poke, watch_timeout=watch_timeout)
+        def informer(name: str, call: ListCall, transform: Transform | None = None) -> Informer:
+            return Informer(
+                name, call, on_change=self._poke, transform=transform, watch_timeout=watch_timeout
+            )
 
         self.os_informer = informer(
             "os",
@@ -70,7 +92,7 @@ class Operator:
                 custom.list_namespaced_custom_object, GROUP, VERSION, namespace, OS_PLURAL
             ),
         )
-        self.node_informer = informer("nodes", core.list_node)
+        self.node_informer = informer("nodes", core.list_node, slim_node)
         self.osi_informer = informer(
             "osinstances",
             functools.partial(

@@ -89,7 +89,23 @@ def node(
         labels[f"node-role.kubernetes.io/{role}"] = ""
     return {
         "metadata": {"name": name, "labels": labels, "resourceVersion": "1"},
-        "status": {"nodeInfo": {"osImage": version}},
+        "status": {"nodeInfo": node_info(version)},
+    }
+
+
+def node_info(os_image: str) -> dict[str, str]:
+    """A complete node.status.nodeInfo (the API validates every required field)."""
+    return {
+        "architecture": "amd64",
+        "bootID": "boot-1",
+        "containerRuntimeVersion": "containerd://1.6.20",
+        "kernelVersion": "5.10.0",
+        "kubeProxyVersion": "v1.30.0",
+        "kubeletVersion": "v1.30.0",
+        "machineID": "machine-1",
+        "operatingSystem": "linux",
+        "osImage": os_image,
+        "systemUUID": "uuid-1",
     }
 
 

@@ -436,3 +436,24 @@ def test_completion_is_announced_once_and_conditions_keep_their_transition_time(
     obj["status"] = dict(first.status)
     later = one([obj], nodes, [osi("n1", dispatch=D)], now=T0 + timedelta(hours=1))
     assert later.notes == () and later.status == first.status
+
+
+def test_a_hand_edited_status_cannot_break_or_stall_the_planner():
+    garbage = {"dispatch": D, "batch": "n1n2", "failedNodes": 7, "conditions": "x",
+               "lastDispatchTime": "2999-01-01T00:00:00Z", "batchFinishedTime": "garbage"}
+    obj = os_obj(timeinterval=15, status=garbage)
+    p = one([obj], workers(2))
+    assert dispatched(p) == ["n1", "n2"]  # a time in the future is not believed
+    later = one([obj], workers(2), last_dispatch={D: T0}, now=T0 + timedelta(seconds=5))
+    assert dispatched(later) == [] and later.wake_after == pytest.approx(10)
+    serial = one([os_obj(executionmode="serial", status=dict(garbage))], workers(2))
+    assert dispatched(serial) == ["n1"] and serial.status["batch"] == ["n1", "n2"]
+
+
+def test_status_names_every_failed_node_and_the_message_stays_short():
+    instances = [osi(f"n{i:02}", nodestatus="upgrade", dispatch=D, phase="failed", reason="x")
+                 for i in range(30)]
+    nodes = [node(f"n{i:02}") for i in range(30)]
+    p = one([os_obj(maxunavailable=30)], nodes, instances)
+    assert len(p.status["failedNodes"]) == 30
+    assert cond(p, "Degraded")["message"].endswith("and 10 more")
