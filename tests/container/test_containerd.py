@@ -207,3 +207,25 @@ def test_image_larger_than_the_partition_is_refused(
     with pytest.raises(ImageError, match="exceeds"):
         upgrade(host, upgrade_spec("containerd", ref, image.manifest_digest), node.node)
     _refused(node, before, containerd)
+
+
+def test_crictl_talking_to_another_runtime_is_reported(
+    node: TestNode,
+    containerd: Containerd,
+    registry: Registry,
+    plugin_host_with_recorder: Host,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """crictl 'succeeds' but the image never reaches containerd's k8s.io namespace."""
+    image = os_image("KubeOS 1.0.8")
+    ref = publish(containerd, registry, image, "kubeos/os:1.0.8")
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    recorder(shims / "crictl", tmp_path / "crictl.log", "exit 0")
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    before = grubenv_bytes(node.node)
+    host, _ = plugin_host_with_recorder
+    with pytest.raises(ImageError, match=r"does not list .* after the pull"):
+        upgrade(host, upgrade_spec("containerd", ref, image.manifest_digest), node.node)
+    _refused(node, before, containerd)

@@ -40,9 +40,14 @@ def kubeos_fetch_image(spec: OSSpec, node: NodeContext, target: Partition) -> Fe
     try:
         runtime.pull(name)
         got = runtime.digest(name)
+        if got is None:
+            raise ImageError(
+                f"containerd at {runtime.address} does not list {name} after the pull"
+                f" (does {runtime.crictl or 'ctr'} talk to another runtime or namespace?)"
+            )
         if got != want:
             raise ImageError(
-                f"spec.checksum: image {name} has digest {got or '(none)'}, expected {want};"
+                f"spec.checksum: image {name} has digest {got}, expected {want};"
                 " nothing was written [D4]"
             )
         with workspace(node, "kubeos-containerd-") as work:
