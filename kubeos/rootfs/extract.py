@@ -117,9 +117,7 @@ class RootfsExtractor:
                     self._apply_member(tar, member, name, whiteouts)
         except tarfile.TarError as exc:
             raise ImageError(f"layer {name}: not a readable tar archive: {exc}") from None
-        except OSError as exc:
-            if isinstance(exc, ImageError):
-                raise
+        except OSError as exc:  # our own refusals (ImageError) pass through untouched
             raise ImageError(f"layer {name}: {exc}") from None
         # Directory times last: writing into a directory changes its mtime.
         for path, member in reversed(self._dir_attrs):

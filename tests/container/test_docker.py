@@ -133,3 +133,33 @@ def test_an_image_already_on_the_node_is_kept(
         assert len(images) == 1 and containers == []
     finally:
         dockerd.docker("rmi", ref, check=False)
+
+
+def test_digest_from_repo_digests_when_pull_output_lacks_it(
+    node: TestNode,
+    dockerd: Dockerd,
+    containerd: Containerd,
+    registry: Registry,
+    plugin_host_with_recorder: Host,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An engine/CLI whose pull output has no 'Digest:' line: RepoDigests is read instead."""
+    image = os_image("KubeOS 2.0.4")
+    ref = publish(containerd, registry, image, "kubeos/os:2.0.4")
+    shims = tmp_path / "bin"
+    shims.mkdir()
+    real = shutil.which("docker")
+    recorder(
+        shims / "docker",
+        tmp_path / "docker.log",
+        f'if [ "$3" = pull ]; then {real} "$@" | grep -v "^Digest:"; exit 0; fi\nexec {real} "$@"',
+    )
+    monkeypatch.setenv("PATH", f"{shims}{os.pathsep}{os.environ['PATH']}")
+    host, _ = plugin_host_with_recorder
+    caplog.set_level("INFO", logger="kubeos_image_docker.engine")
+    upgrade(host, upgrade_spec("docker", ref, image.manifest_digest, "KubeOS 2.0.4"), node.node)
+    assert "names no digest" in caplog.text
+    assert node.version_on("B") == "KubeOS 2.0.4"
+    assert leftovers(dockerd) == ([], [])

@@ -69,15 +69,20 @@ class DockerEngine:
         match = _PULLED_DIGEST.search(out)
         if match:
             return match.group(1)
+        log.info("the pull output of %s names no digest: reading its RepoDigests", ref)
         return self._repo_digest(ref, repository)
 
     def _repo_digest(self, ref: str, repo: str) -> str:
         """The digest recorded for `ref`'s repository, when the pull output did not say."""
-        out = self._docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref)
+        try:
+            out = self._docker("image", "inspect", "--format", "{{json .RepoDigests}}", ref)
+            entries = json.loads(out.stdout or b"[]") or []
+        except (CommandError, ValueError) as exc:
+            raise ImageError(f"cannot read the registry digest of {ref}: {exc}") from exc
         digests = {
-            entry.split("@", 1)[1]
-            for entry in json.loads(out.stdout or b"[]") or []
-            if "@" in entry and same_repository(entry.split("@", 1)[0], repo)
+            str(entry).split("@", 1)[1]
+            for entry in entries
+            if "@" in str(entry) and same_repository(str(entry).split("@", 1)[0], repo)
         }
         if len(digests) != 1:
             raise ImageError(
