@@ -71,11 +71,13 @@ def make_rootfs(
             else:
                 f.write_text(content)
         path.unlink(missing_ok=True)
-        subprocess.run(
+        proc = subprocess.run(
             ["mke2fs", "-q", "-F", "-t", "ext4", "-d", str(tree), str(path), f"{size_mib}M"],
-            check=True,
             capture_output=True,
+            text=True,
         )
+        if proc.returncode != 0:
+            raise RuntimeError(f"mke2fs of {size_mib} MiB failed: {proc.stderr.strip()}")
     return path
 
 

@@ -19,7 +19,7 @@ from kubeos.contracts import FetchedImage, NodeContext, Partition, Provides
 from kubeos.errors import ImageError, InstallError
 from kubeos.hooks import hookimpl
 from kubeos.models.os import OSSpec
-from kubeos.node.blockio import PartitionWriter, invalidate
+from kubeos.node.blockio import WRITEBACK, PartitionWriter, invalidate
 from kubeos_image_disk.download import RetryPolicy, download
 from kubeos_image_disk.source import redacted, transfer_policy
 
@@ -70,7 +70,7 @@ def kubeos_fetch_image(spec: OSSpec, node: NodeContext, target: Partition) -> Fe
     sink: PartitionWriter | SpoolWriter
     spool: Path | None = None
     if _target_ready(target, node):
-        sink = PartitionWriter(target)
+        sink = PartitionWriter(target, writeback=WRITEBACK)
         where = f"root {target.label} ({target.device or target.path})"
     else:
         fd, name = tempfile.mkstemp(prefix="image-", suffix=".img", dir=node.scratch())
