@@ -147,3 +147,28 @@ def test_deleted_os_stops_dispatching(api, start_operator):
     fakeagent.finish(api, first)
     settle()
     assert fakeagent.busy(api) == []
+
+
+def test_w4_nothing_before_the_window_opens_then_the_controller_wakes_up(api, start_operator):
+    from datetime import UTC, datetime, timedelta
+
+    opens = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
+    window = {"starttime": opens.strftime("%H:%M:%S"),
+              "endtime": (opens + timedelta(hours=1)).strftime("%H:%M:%S")}
+    seed(api, 2, maxunavailable=2, timeinterval=0, timewindow=window)
+    start_operator(resync=30.0)  # only the planned wake-up can start it in time
+    st = wait_os(api, lambda s: s.get("phase") == "Waiting")
+    assert "[W4]" in st["message"]
+    assert fakeagent.busy(api) == []
+    assert wait_busy(api, 2, timeout=6) == ["n1", "n2"]
+    assert datetime.now(UTC) >= opens
+
+
+def test_i3_timeinterval_spaces_parallel_batches(api, start_operator):
+    seed(api, 2, maxunavailable=1, timeinterval=1)
+    start_operator()
+    [first] = wait_busy(api, 1)
+    dispatched_at = time.monotonic()
+    fakeagent.finish(api, first)
+    [second] = wait_busy(api, 1)
+    assert second != first and time.monotonic() - dispatched_at >= 0.8
