@@ -68,6 +68,7 @@ def _progress() -> Iterator[Progress]:
     if not sys.stderr.isatty():
         yield LogProgress()
         return
+    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -83,6 +84,7 @@ def _progress() -> Iterator[Progress]:
         DownloadColumn(binary_units=True),
         TransferSpeedColumn(),
         TimeRemainingColumn(),
+        console=Console(stderr=True),
         transient=False,
     )
     tasks: dict[str, int] = {}

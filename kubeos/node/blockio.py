@@ -8,6 +8,7 @@ the partition's end before it happens.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import logging
 import os
@@ -26,6 +27,30 @@ CHUNK = 4 * 1024 * 1024
 WRITEBACK = 32 * 1024 * 1024
 #: Enough to destroy the signatures of ext2/3/4 (1 KiB), xfs (0) and btrfs (64 KiB).
 WIPE_BYTES = 1024 * 1024
+
+
+def _open_for_writing(part: Partition) -> int:
+    """Open the partition's bytes for writing; a partition device is opened exclusively.
+
+    O_EXCL on a block device fails with EBUSY while it is mounted or claimed, so an
+    upgrade can never write under a mounted filesystem. A disk-image file, or a whole
+    disk addressed by offset (no partition nodes), cannot be claimed that way.
+    """
+    flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
+    path = Path(part.path)
+    if part.offset == 0 and path.is_block_device():
+        flags |= os.O_EXCL
+    try:
+        return os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.EBUSY:
+            raise InstallError(
+                f"root {part.label} ({part.device or path}) is in use (mounted?):"
+                " refusing to write to it"
+            ) from exc
+        raise InstallError(
+            f"cannot open root {part.label} ({path}) for writing: {exc.strerror}"
+        ) from exc
 
 
 class _Writeback(threading.Thread):
@@ -82,13 +107,7 @@ class PartitionWriter:
         self.pos = 0
         #: True once any byte reached the partition (it then needs wiping on failure).
         self.dirty = False
-        flags = os.O_WRONLY | getattr(os, "O_CLOEXEC", 0)
-        try:
-            self.fd = os.open(part.path, flags)
-        except OSError as exc:
-            raise InstallError(
-                f"cannot open root {part.label} ({part.path}) for writing: {exc.strerror}"
-            ) from exc
+        self.fd = _open_for_writing(part)
         self.window = writeback
         self._queued = 0
         self._wb: _Writeback | None = None

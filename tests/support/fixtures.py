@@ -1,6 +1,7 @@
-"""pytest fixtures over the support helpers. Use from a conftest.py:
+"""pytest fixtures over the support helpers.
 
-    from tests.support.fixtures import certs, disk_node, plugin_host_with_recorder  # noqa: F401
+Use them from a conftest.py by importing the names (certs, disk_node,
+plugin_host_with_recorder) from this module, with `# noqa: F401` on the import line.
 """
 
 from __future__ import annotations
