@@ -66,7 +66,9 @@ class Agent:
                 obj = self.ops.store.ensure()
                 obj = self.ops.reconcile(obj)
                 backoff = 0.5
-                if not self.stop.is_set():
+                if self.ops.superseded:
+                    self.stop.wait(0.2)  # re-decide on the fresh record, without spinning
+                elif not self.stop.is_set():
                     self.wait_for_change(obj)
             except (ApiException, HTTPError) as exc:
                 log.warning("API error (%s); retrying in %.1fs", exc, backoff)

@@ -94,6 +94,8 @@ class Operations:
         self.store = OSInstanceStore(api, settings.namespace, settings.node_name)
         self.drainer = Drainer(api, settings.node_name)
         self.events = EventRecorder(api, settings.node_name)
+        #: The last reconcile stopped because the record moved on: look again at once.
+        self.superseded = False
 
     def context(self, pinned: str | None = None) -> NodeContext:
         s = self.settings
@@ -109,6 +111,7 @@ class Operations:
     # -- dispatching -----------------------------------------------------------------
     def reconcile(self, obj: Obj) -> Obj:
         """Run whatever the OSInstance says is still due; return the object as last written."""
+        self.superseded = False
         work, prog = Work.of(obj), Progress.of(obj)
         if not work.pending:
             return obj
@@ -127,6 +130,7 @@ class Operations:
             return self._switch_root(obj, work, prog)
         except Superseded as exc:
             log.info("%s: %s; re-reading", self.settings.node_name, exc)
+            self.superseded = True
             return self.store.get() or obj
 
     def _fail(self, obj: Obj, work: Work, reason: str, *, cordoned: bool) -> Obj:
@@ -147,6 +151,19 @@ class Operations:
             return node_spec(work, self.host, self.settings.node_name)
         except ValidationFailed as exc:
             return self._fail(obj, work, str(exc), cordoned=cordoned)
+
+    def _advance(self, obj: Obj, work: Work, phase: str, **fields: Any) -> Obj:
+        """Record `phase` unless the record is already there or past it (a resumed step).
+
+        A resumed agent redoes the idempotent actions of its step but never moves the
+        record back; a stale agent whose copy is outdated still gets `Superseded`.
+        """
+        prog = Progress.of(obj)
+        if prog.dispatch == work.dispatch and PHASE_RANK.get(prog.phase, 0) >= PHASE_RANK[phase]:
+            if not fields:
+                return obj
+            return self.store.set_progress(obj, work.dispatch, **fields)
+        return self.store.set_progress(obj, work.dispatch, phase=phase, **fields)
 
     # -- config (C1-C5) --------------------------------------------------------------
     def _configure(self, obj: Obj, work: Work) -> Obj:
@@ -209,9 +226,7 @@ class Operations:
                     obj, work.dispatch, phase="configuring", reason="", pinnedcurrent=pinned
                 )
                 return self._configure_new_root(obj, work, Progress.of(obj))
-        obj = self.store.set_progress(
-            obj, work.dispatch, phase="draining", reason="", pinnedcurrent=pinned
-        )
+        obj = self._advance(obj, work, "draining", reason="", pinnedcurrent=pinned)
         node = self.context(pinned)
         try:
             self.drainer.cordon()
@@ -223,7 +238,7 @@ class Operations:
         obj, ok = self._apply_upgradeconfigs(obj, work, spec, prog, node)
         if not ok:
             return obj
-        obj = self.store.set_progress(obj, work.dispatch, phase="fetching")
+        obj = self._advance(obj, work, "fetching")
         node.progress = self._installing_reporter(obj, work)
         try:
             if work.nodestatus == "upgrade":
@@ -277,8 +292,7 @@ class Operations:
             if written or not any(step.startswith(s) for s in INSTALL_STEPS):
                 return
             written = True
-            fresh = self.store.get() or obj
-            self.store.set_progress(fresh, work.dispatch, phase="installing")
+            self._advance(self.store.get() or obj, work, "installing")
 
         return report
 
