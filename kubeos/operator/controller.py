@@ -131,7 +131,7 @@ class Controller:
         finally:
             for decision in done:
                 self._record_decision(os_obj, os_plan, decision)
-        if not self._write_status(os_plan, os_obj):
+        if not self._is_leader() or not self._write_status(os_plan, os_obj):
             return
         for note in os_plan.notes:
             self._recorder.record(os_obj, note.type, note.reason, note.message)

@@ -315,8 +315,8 @@ def _plan_one(
     decisions += [Decision(n, "dispatch", body, instances.get(n)) for n in chosen]
     now_busy = busy + len(chosen)
     still_pending = [n for n in pending if n not in chosen]
-    done = len(states[NodeState.DONE])
-    total = done + now_busy + len(failed) + len(still_pending) + len(states[NodeState.STALE])
+    done = len(states[NodeState.DONE]) + len(states[NodeState.STALE])  # stale: at target
+    total = done + now_busy + len(failed) + len(still_pending)
 
     if failed and (capacity <= 0 or (not still_pending and not now_busy)):
         phase = PHASE_FAILED

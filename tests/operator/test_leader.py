@@ -97,11 +97,13 @@ def test_leader_steps_down_when_it_cannot_renew(api):
     assert api.get("leases", "lk", "default")["spec"].get("holderIdentity") in (None, "")
 
 
-def test_cli_runs_until_sigterm_and_releases_the_lease(api):
+@pytest.mark.parametrize("how", ["--server", "--kubeconfig"])
+def test_cli_runs_until_sigterm_and_releases_the_lease(api, tmp_path, how):
     seed(api, 1, maxunavailable=1, timeinterval=0)
     exe = os.path.join(os.path.dirname(sys.executable), "kubeos-operator")
+    target = api.url if how == "--server" else str(api.write_kubeconfig(tmp_path / "kubeconfig"))
     proc = subprocess.Popen(
-        [exe, "run", "--server", api.url, "--namespace", "default", "--identity", "cli-op"],
+        [exe, "run", how, target, "--namespace", "default", "--identity", "cli-op"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     try:

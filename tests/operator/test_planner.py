@@ -314,6 +314,7 @@ def test_a_node_stuck_on_an_old_failed_upgrade_with_nothing_to_do_is_released():
     p = one([os_obj(generation=2)], [node("n1", version=NEW)], [stuck])
     assert [(d.node, d.kind) for d in p.decisions] == [("n1", "reset")]
     assert p.decisions[0].spec == {"nodestatus": "idle", "dispatch": ""}
+    assert p.status["nodes"]["done"] == 1 and p.status["phase"] == PHASE_COMPLETED
 
 
 # --- E2 / I4: serial --------------------------------------------------------------------------
