@@ -74,6 +74,7 @@ class Controller:
         self._min_round_gap = min_round_gap
         self._max_backoff = max_backoff
         self._last_dispatch: dict[str, datetime] = {}
+        self._conflicts = 0  # consecutive rounds ended by a 409
         #: set by informers, leadership changes and stop: run a round now.
         self.wake = threading.Event()
         self.rounds = 0
@@ -104,8 +105,12 @@ class Controller:
             try:
                 self._apply(os_plan)
             except Conflict as exc:
-                log.info("%s: %s; re-deciding", os_plan.key, exc)
-                return 0.0
+                # Re-decide soon, later each time if the object keeps moving under us.
+                self._conflicts += 1
+                delay = min(0.05 * 2 ** (self._conflicts - 1), 5.0)
+                log.info("%s: %s; re-deciding in %.2fs", os_plan.key, exc, delay)
+                return delay
+        self._conflicts = 0
         return decided.wake_after
 
     def _forget_old_dispatches(self, decided: Plan) -> None:
@@ -252,6 +257,10 @@ class Controller:
                 except (ApiException, HTTPError, OSError) as exc:
                     backoff = min(max(backoff * 2, 0.5), self._max_backoff)
                     log.warning("reconcile failed (%s); next try in %.1fs", exc, backoff)
+                    timeout = backoff
+                except Exception:  # a bug must not stop every rollout: log, back off, retry
+                    backoff = min(max(backoff * 2, 0.5), self._max_backoff)
+                    log.exception("reconcile crashed; next try in %.1fs", backoff)
                     timeout = backoff
             self.wake.wait(timeout)
             stop.wait(self._min_round_gap)
