@@ -2,8 +2,10 @@
 
 `ImageServer` serves files by URL path with Range support, optional mTLS (client
 certificate REQUIRED), and injectable faults: drop the connection after N bytes for the
-first K requests (`fail_after`, `failures`), ignore Range (`honour_range=False`), or send
-no Content-Length (`send_length=False`). It records every request's path and Range.
+first K requests (`fail_after`, `failures`), ignore Range (`honour_range=False`), answer
+Range with a wrong Content-Range (`bad_range`), send no Content-Length
+(`send_length=False`), answer error statuses first (`statuses=[503]`) or redirect
+(`redirects={"a.img": "http://..."}`). It records every request's path and Range.
 
 `Certs` makes a CA, a server certificate for 127.0.0.1/localhost and a client
 certificate, and installs them into a node's certs directory with key mode 0600.
@@ -83,6 +85,9 @@ class ImageServer:
         failures: int = 0,
         honour_range: bool = True,
         send_length: bool = True,
+        statuses: list[int] | None = None,
+        redirects: dict[str, str] | None = None,
+        bad_range: bool = False,
     ) -> None:
         self.files = dict(files)
         self.certs = certs
@@ -91,6 +96,12 @@ class ImageServer:
         self.failures_left = failures
         self.honour_range = honour_range
         self.send_length = send_length
+        #: answer the first requests with these statuses (e.g. [503]) before serving
+        self.statuses = list(statuses or [])
+        #: URL path -> Location for a 302
+        self.redirects = dict(redirects or {})
+        #: answer Range requests with a 206 whose Content-Range starts at 0 (a buggy server)
+        self.bad_range = bad_range
         self.requests: list[Seen] = []
         self.bytes_sent = 0
         self._lock = threading.Lock()
@@ -190,6 +201,17 @@ def _make_handler(server: ImageServer) -> type[BaseHTTPRequestHandler]:
                 self.connection.getpeercert()
             )
             server.requests.append(Seen(path, rng, has_cert))
+            with server._lock:
+                status = server.statuses.pop(0) if server.statuses else None
+            if status is not None:
+                self.send_error(status)
+                return
+            if path in server.redirects:
+                self.send_response(302)
+                self.send_header("Location", server.redirects[path])
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             file = server.files.get(path)
             if file is None:
                 self.send_error(404)
@@ -197,7 +219,10 @@ def _make_handler(server: ImageServer) -> type[BaseHTTPRequestHandler]:
             size = file.stat().st_size
             start = 0
             m = _RANGE.match(rng or "")
-            if rng and server.honour_range and m and int(m.group(1)) < size:
+            if rng and server.bad_range:
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes 0-{size - 1}/{size}")
+            elif rng and server.honour_range and m and int(m.group(1)) < size:
                 start = int(m.group(1))
                 self.send_response(206)
                 self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")

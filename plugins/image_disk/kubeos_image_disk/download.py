@@ -16,6 +16,7 @@ import re
 import time
 from dataclasses import dataclass
 from typing import Protocol
+from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -23,11 +24,12 @@ import urllib3
 from kubeos import __version__
 from kubeos.contracts import NodeContext
 from kubeos.errors import ImageError
-from kubeos_image_disk.source import TransferPolicy, check_final_url, redacted
+from kubeos_image_disk.source import Refused, TransferPolicy, check_redirect, redacted
 
 log = logging.getLogger(__name__)
 
 CHUNK = 1024 * 1024
+MAX_REDIRECTS = 5
 _CONTENT_RANGE = re.compile(r"^bytes (\d+)-(\d+)/(\d+|\*)$")
 _TRANSIENT = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
 
@@ -62,18 +64,14 @@ class RetryPolicy:
             raise ImageError(f"node extras image_disk.*: {exc}") from exc
 
 
-class _Fatal(ImageError):
-    """A failure retrying cannot fix (refused, not found, too big, TLS rejected)."""
-
-
 @dataclass
 class Result:
     size: int
     sha256: str
 
 
-def _too_big(size: int, limit: int) -> _Fatal:
-    return _Fatal(
+def _too_big(size: int, limit: int) -> Refused:
+    return Refused(
         f"image of {size} bytes is larger than the target root partition ({limit} bytes);"
         " nothing was written"
     )
@@ -95,10 +93,10 @@ def root_cause(exc: BaseException) -> BaseException:
     return exc
 
 
-def _tls_error(policy: TransferPolicy, exc: BaseException) -> _Fatal:
+def _tls_error(policy: TransferPolicy, exc: BaseException) -> Refused:
     what = "mTLS" if policy.client_cert else "TLS"
     cause = root_cause(exc)
-    return _Fatal(
+    return Refused(
         f"{what} with {redacted(policy.url)} failed: {type(cause).__name__}: {cause}"
         f" (check spec.cacert"
         f"{', spec.clientcert, spec.clientkey' if policy.client_cert else ''}) [D3]"
@@ -121,6 +119,7 @@ class Transfer:
         self.retry = retry or RetryPolicy()
         self.session = session or requests.Session()
         self.session.headers["User-Agent"] = f"kubeos-agent/{__version__}"
+        self.url = policy.url  # where the bytes come from after redirects
         self.hash = hashlib.sha256()
         self.done = 0
         self.total: int | None = None
@@ -133,22 +132,32 @@ class Transfer:
         self.restarts += 1
 
     def _open(self) -> requests.Response:
+        """GET the image (from `done` on); redirects are followed by hand, each checked."""
         headers = {"Accept-Encoding": "identity"}
         if self.done:
             headers["Range"] = f"bytes={self.done}-"
-        try:
-            resp = self.session.get(
-                self.policy.url,
-                headers=headers,
-                stream=True,
-                verify=self.policy.verify,
-                cert=self.policy.client_cert,
-                timeout=(self.retry.connect_timeout, self.retry.read_timeout),
-            )
-        except requests.exceptions.SSLError as exc:
-            raise _tls_error(self.policy, exc) from None
-        check_final_url(self.policy, resp.url)
-        return resp
+        for _ in range(MAX_REDIRECTS + 1):
+            try:
+                resp = self.session.get(
+                    self.url,
+                    headers=headers,
+                    stream=True,
+                    allow_redirects=False,
+                    verify=self.policy.verify,
+                    cert=self.policy.client_cert,
+                    timeout=(self.retry.connect_timeout, self.retry.read_timeout),
+                )
+            except requests.exceptions.SSLError as exc:
+                raise _tls_error(self.policy, exc) from None
+            location = resp.headers.get("Location")
+            if not resp.is_redirect or not location:
+                return resp
+            resp.close()
+            target = urljoin(self.url, location)
+            check_redirect(self.policy, target)
+            log.info("%s redirects to %s", redacted(self.url), redacted(target))
+            self.url = target
+        raise Refused(f"{redacted(self.policy.url)}: more than {MAX_REDIRECTS} redirects")
 
     def _accept(self, resp: requests.Response) -> None:
         """Check the status and lengths; position the sink for the body that follows."""
@@ -158,7 +167,7 @@ class Transfer:
             if m and int(m.group(1)) == self.done:
                 if m.group(3) != "*":
                     self.total = int(m.group(3))
-                log.info("resuming %s at byte %d", redacted(self.policy.url), self.done)
+                log.info("resuming %s at byte %d", redacted(self.url), self.done)
             else:
                 log.warning("server answered a Range request with a wrong range: restarting")
                 raise _RestartNeeded
@@ -169,10 +178,10 @@ class Transfer:
             length = resp.headers.get("Content-Length")
             self.total = int(length) if length and length.isdigit() else None
         else:
-            reason = f"{redacted(self.policy.url)} answered HTTP {status} {resp.reason}"
+            reason = f"{redacted(self.url)} answered HTTP {status} {resp.reason}"
             if status in (408, 429) or status >= 500:
                 raise ImageError(reason)
-            raise _Fatal(reason)
+            raise Refused(reason)
         if self.total is not None and self.total > self.limit:
             raise _too_big(self.total, self.limit)
 
@@ -186,31 +195,38 @@ class Transfer:
             if self.node is not None:
                 self.node.report("download", self.done, self.total)
 
-    def _attempt(self) -> bool:
-        """One request; True when the whole image has arrived."""
+    def _attempt(self) -> None:
+        """One request; returns when the whole image has arrived, raises otherwise."""
         with self._open() as resp:
             self._accept(resp)
             self._body(resp)
         if self.total is not None and self.done < self.total:
             raise ImageError(f"connection closed after {self.done} of {self.total} bytes")
-        return True
 
     def run(self) -> Result:
-        failures = 0
+        """Attempt until complete; give up after `attempts` failures in a row without
+        progress, or after 10x `attempts` requests in all (a server that never finishes).
+        TLS errors while connecting are final (_open); mid-body ones are transient.
+        """
+        failures = requests_made = 0
         pause = self.retry.backoff
         while True:
             before = self.done
+            requests_made += 1
+            if requests_made > 10 * self.retry.attempts:
+                raise ImageError(
+                    f"download of {redacted(self.policy.url)} did not complete in"
+                    f" {requests_made - 1} requests"
+                )
             try:
-                if self._attempt():
-                    break
+                self._attempt()
+                break
             except _RestartNeeded:
                 self._restart()
                 continue
-            except _Fatal:
+            except Refused:
                 raise
             except (ImageError, *_TRANSIENT) as exc:
-                if isinstance(exc, requests.exceptions.SSLError | urllib3.exceptions.SSLError):
-                    raise _tls_error(self.policy, exc) from None
                 if self.done > before:
                     failures, pause = 0, self.retry.backoff
                 failures += 1

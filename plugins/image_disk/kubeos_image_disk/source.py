@@ -18,6 +18,10 @@ from kubeos.errors import ImageError
 from kubeos.models.os import OSSpec
 
 
+class Refused(ImageError):
+    """A failure retrying cannot fix: a refused source, not found, too big, TLS rejected."""
+
+
 @dataclass(frozen=True)
 class TransferPolicy:
     url: str
@@ -88,9 +92,10 @@ def transfer_policy(spec: OSSpec, node: NodeContext) -> TransferPolicy:
     return TransferPolicy(url, ca, client)
 
 
-def check_final_url(policy: TransferPolicy, final_url: str) -> None:
-    """Refuse a redirect that leaves https (it would bypass D2/D3)."""
-    if policy.secure and urlsplit(final_url).scheme != "https":
-        raise ImageError(
-            f"spec.imageurl: server redirected to {redacted(final_url)!r}, which is not https [D2]"
+def check_redirect(policy: TransferPolicy, location: str) -> None:
+    """Refuse a redirect that leaves https (it would bypass D2/D3) or http(s) altogether."""
+    scheme = urlsplit(location).scheme
+    if scheme not in ("http", "https") or (policy.secure and scheme != "https"):
+        raise Refused(
+            f"spec.imageurl: server redirected to {redacted(location)!r}, which is not https [D2]"
         )
