@@ -151,6 +151,13 @@ class Informer:
                 log.warning("%s: connection lost (%s); retry in %.1fs", self.name, exc, backoff)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, self._max_backoff)
+            except Exception:  # anything unexpected: never leave a silently stale cache
+                if self._stop.is_set():
+                    break
+                log.exception("%s: watch failed; re-listing in %.1fs", self.name, backoff)
+                need_list = True
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self._max_backoff)
 
     def _relist(self) -> None:
         resp = self._list_call(_preload_content=False, _request_timeout=30)
