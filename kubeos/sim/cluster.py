@@ -112,9 +112,7 @@ class EmbeddedCluster:
         for t in self._threads:  # the supervisor first: it must not restart agents now
             t.join(timeout=10)
         for machine in self.machines.values():
-            machine.terminate_agent()
-        for machine in self.machines.values():
-            machine.stop_agent(timeout=2)
+            machine.kill_agent()  # power off: the agent is built to be cut anywhere
         if self.monitor is not None:
             self.monitor.stop()
         self.images.stop()

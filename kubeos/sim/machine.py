@@ -138,12 +138,6 @@ class SimMachine:
                 self.proc.kill()
                 self.proc.wait()
 
-    def terminate_agent(self) -> None:
-        """Ask the agent to stop (SIGTERM) without waiting; stop_agent() collects it."""
-        with self._lock:
-            if self.proc is not None and self.proc.poll() is None:
-                self.proc.terminate()
-
     def stop_agent(self, timeout: float = 10.0) -> None:
         with self._lock:
             if self.proc is None or self.proc.poll() is not None:
