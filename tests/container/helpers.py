@@ -56,10 +56,15 @@ def trust_plain_http(node: NodeContext, registry: Registry, name: str = "") -> P
     return d / "hosts.toml"
 
 
+#: Kept in the scratch space by kubeos.node on purpose (one operation at a time per node).
+NODE_LOCK = ".kubeos-node.lock"
+
+
 def scratch_left(node: NodeContext) -> list[str]:
     """What a fetch left in the node's scratch space (must be nothing)."""
     scratch = node.work_dir
-    return sorted(os.listdir(scratch)) if scratch and scratch.exists() else []
+    names = os.listdir(scratch) if scratch and scratch.exists() else []
+    return sorted(n for n in names if n != NODE_LOCK)
 
 
 def recorder(path: Path, log: Path, then: str) -> Path:

@@ -69,6 +69,9 @@ def test_upgrade_from_a_containerd_image_u2(
         read_file(node.disk, ROOTS["B"], "/etc/obsolete.conf")  # whited out by layer 2
     assert "Mode:  04755" in debugfs_stat(node.disk, "B", "/usr/bin/passwd")
     assert "Type: symlink" in debugfs_stat(node.disk, "B", "/bin")
+    assert "Mode:  01777" in debugfs_stat(node.disk, "B", "/tmp")
+    root_inode = debugfs_stat(node.disk, "B", "/")
+    assert "Mode:  0755" in root_inode and "User:     0   Group:     0" in root_inode
 
     prefix = ["--address", str(containerd.address), "--namespace", "k8s.io"]
     calls = recorded(log)
