@@ -32,6 +32,8 @@ class ResourceType:
     subresources: tuple[str, ...] = field(default=())
     #: DELETE answers with the object (pods, custom resources) instead of a Status.
     delete_returns_object: bool = False
+    #: The official client's model class: writes it cannot read back are refused (422).
+    model: str = ""
 
     @property
     def returns_deleted_object(self) -> bool:
@@ -57,85 +59,71 @@ class ResourceType:
 
 OS_GROUP = "upgrade.openeuler.org"
 
-RESOURCES: tuple[ResourceType, ...] = (
-    ResourceType("", "v1", "namespaces", "Namespace", False, status=True, fields=("status.phase",)),
-    ResourceType("", "v1", "nodes", "Node", False, status=True, fields=("spec.unschedulable",)),
-    ResourceType(
-        "",
-        "v1",
-        "pods",
-        "Pod",
-        True,
-        status=True,
-        subresources=("eviction",),
-        delete_returns_object=True,
-        fields=(
-            "spec.nodeName",
-            "spec.restartPolicy",
-            "spec.schedulerName",
-            "spec.serviceAccountName",
-            "status.phase",
-            "status.podIP",
-            "status.nominatedNodeName",
-        ),
-    ),
-    ResourceType(
-        "",
-        "v1",
-        "events",
-        "Event",
-        True,
-        fields=(
-            "involvedObject.kind",
-            "involvedObject.namespace",
-            "involvedObject.name",
-            "involvedObject.uid",
-            "involvedObject.apiVersion",
-            "involvedObject.resourceVersion",
-            "involvedObject.fieldPath",
-            "reason",
-            "reportingComponent",
-            "source",
-            "type",
-        ),
-    ),
-    ResourceType("", "v1", "configmaps", "ConfigMap", True),
-    ResourceType("", "v1", "secrets", "Secret", True, fields=("type",)),
-    ResourceType(
-        "events.k8s.io",
-        "v1",
-        "events",
-        "Event",
-        True,
-        fields=(
-            "regarding.kind",
-            "regarding.namespace",
-            "regarding.name",
-            "regarding.uid",
-            "reason",
-            "reportingController",
-            "type",
-        ),
-    ),
-    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True),
-    ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, status=True),
-    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, status=True),
-    ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, status=True),
-    ResourceType("apps", "v1", "deployments", "Deployment", True, status=True),
-    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, status=True),
-    ResourceType(
-        "apiextensions.k8s.io",
-        "v1",
-        "customresourcedefinitions",
-        "CustomResourceDefinition",
-        False,
-        status=True,
-    ),
-    ResourceType(OS_GROUP, "v1alpha1", "os", "OS", True, status=True, custom=True),
-    ResourceType(
-        OS_GROUP, "v1alpha1", OSINSTANCE_PLURAL, OSINSTANCE_KIND, True, status=True, custom=True
-    ),
+POD_FIELDS = (
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
 )
+CORE_EVENT_FIELDS = (
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "reason",
+    "reportingComponent",
+    "source",
+    "type",
+)
+EVENT_FIELDS = (
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "reason",
+    "reportingController",
+    "type",
+)
+
+# fmt: off
+RESOURCES: tuple[ResourceType, ...] = (
+    ResourceType("", "v1", "namespaces", "Namespace", False, status=True,
+                 fields=("status.phase",), model="V1Namespace"),
+    ResourceType("", "v1", "nodes", "Node", False, status=True,
+                 fields=("spec.unschedulable",), model="V1Node"),
+    ResourceType("", "v1", "pods", "Pod", True, status=True, subresources=("eviction",),
+                 delete_returns_object=True, fields=POD_FIELDS, model="V1Pod"),
+    ResourceType("", "v1", "events", "Event", True, fields=CORE_EVENT_FIELDS,
+                 model="CoreV1Event"),
+    ResourceType("", "v1", "configmaps", "ConfigMap", True, model="V1ConfigMap"),
+    ResourceType("", "v1", "secrets", "Secret", True, fields=("type",), model="V1Secret"),
+    ResourceType("events.k8s.io", "v1", "events", "Event", True, fields=EVENT_FIELDS,
+                 model="EventsV1Event"),
+    ResourceType("coordination.k8s.io", "v1", "leases", "Lease", True, model="V1Lease"),
+    ResourceType("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True,
+                 status=True, model="V1PodDisruptionBudget"),
+    ResourceType("apps", "v1", "daemonsets", "DaemonSet", True, status=True,
+                 model="V1DaemonSet"),
+    ResourceType("apps", "v1", "replicasets", "ReplicaSet", True, status=True,
+                 model="V1ReplicaSet"),
+    ResourceType("apps", "v1", "deployments", "Deployment", True, status=True,
+                 model="V1Deployment"),
+    ResourceType("apps", "v1", "statefulsets", "StatefulSet", True, status=True,
+                 model="V1StatefulSet"),
+    ResourceType("apiextensions.k8s.io", "v1", "customresourcedefinitions",
+                 "CustomResourceDefinition", False, status=True,
+                 model="V1CustomResourceDefinition"),
+    ResourceType(OS_GROUP, "v1alpha1", "os", "OS", True, status=True, custom=True),
+    ResourceType(OS_GROUP, "v1alpha1", OSINSTANCE_PLURAL, OSINSTANCE_KIND, True, status=True,
+                 custom=True),
+)
+# fmt: on
 
 BY_PATH: dict[tuple[str, str, str], ResourceType] = {
     (r.group, r.version, r.plural): r for r in RESOURCES

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from kubernetes import client as k8s_models
+
 from kubeos.sim import apieviction
 from kubeos.sim.apierrors import ApiError, already_exists, conflict, invalid, not_found
 from kubeos.sim.apipatch import PatchError, json_patch, merge_patch, strategic_merge_patch
@@ -87,6 +89,29 @@ def _validate_labels(kind: str, name: str, meta: Obj) -> None:
                     f"invalid value {value!r}: at most 63 characters, alphanumeric, '-', '_' "
                     "or '.', starting and ending with an alphanumeric character",
                 )
+
+
+def _check_model(rtype: ResourceType, obj: Obj) -> None:
+    """Refuse what the official client could not read back (a real server's schema refuses
+    it too: a pod without containers, a boolean field holding a string)."""
+    from_dict = getattr(getattr(k8s_models, rtype.model, None), "from_dict", None)
+    if not rtype.model or from_dict is None:  # older, non-pydantic clients: no check
+        return
+    try:
+        from_dict(obj)
+    except ValueError as exc:  # pydantic.ValidationError
+        errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
+        where = getattr(exc, "title", rtype.model)
+        detail = "; ".join(
+            f"{where}.{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
+            for e in errors[:5]
+        )
+        name = (obj.get("metadata") or {}).get("name", "")
+        raise ApiError(
+            422,
+            f'{rtype.kind} "{name}" is invalid: {detail or exc}',
+            details={"name": name, "kind": rtype.plural},
+        ) from exc
 
 
 def _spec_part(rtype: ResourceType, obj: Obj) -> Obj:
@@ -177,6 +202,7 @@ class ApiStore:
             meta["generation"] = 1
             if rtype.namespaced:
                 meta["namespace"] = namespace
+            _check_model(rtype, obj)
             if dry_run:
                 return obj
             return self._commit(rtype, namespace, name, "ADDED", obj, None)
@@ -522,6 +548,7 @@ class ApiStore:
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         if _comparable(result) == _comparable(current):
             return current
+        _check_model(rtype, result)
         if dry_run:
             return result
         meta = result["metadata"]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import urllib.error
+import urllib.request
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubeos.sim.apiserver import ApiServer
+from kubeos.sim.apiserver import ApiError, ApiServer
 from tests.apiserver.conftest import GROUP, VERSION, node, osinstance
 
 
@@ -204,3 +206,26 @@ def test_discovery_and_kubeconfig(api: ApiServer, tmp_path) -> None:
         names = {r.name for r in resources.resources}
         assert {"os", "osinstances", "os/status", "osinstances/status"} <= names
         assert client.VersionApi(c).get_code().major == "1"
+
+
+def test_objects_the_client_cannot_read_back_are_422(api: ApiServer, core) -> None:
+    """A pod without containers is refused, as by a real server, not stored to break
+    every typed list later."""
+    request = urllib.request.Request(
+        f"{api.url}/api/v1/namespaces/default/pods",
+        data=json.dumps({"metadata": {"name": "p"}, "spec": {}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with pytest.raises(urllib.error.HTTPError) as raw:
+        urllib.request.urlopen(request, timeout=5)
+    assert raw.value.code == 422
+    assert "containers" in json.loads(raw.value.read())["message"]
+    core.create_node(node("n1"))
+    with pytest.raises(ApiException) as err:
+        core.patch_node("n1", {"spec": {"unschedulable": "yes"}})
+    assert err.value.status == 422
+    assert core.read_node("n1").spec.unschedulable is None
+    with pytest.raises(ApiError) as seeded:
+        api.create("pods", {"metadata": {"name": "p"}, "spec": {}})  # seeding checks too
+    assert seeded.value.code == 422

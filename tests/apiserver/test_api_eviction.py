@@ -76,7 +76,13 @@ def test_blocking_budget_is_429_and_keeps_the_pod(api: ApiServer, core, spec) ->
 )
 def test_budget_allows_one_disruption_then_blocks(api: ApiServer, core, spec) -> None:
     """The controller's scale keeps the evicted pod expected until it is replaced."""
-    rs = api.create("replicasets", {"metadata": {"name": "web"}, "spec": {"replicas": 2}})
+    rs = api.create(
+        "replicasets",
+        {
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}}},
+        },
+    )
     owner = {
         "apiVersion": "apps/v1",
         "kind": "ReplicaSet",
