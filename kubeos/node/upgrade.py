@@ -18,6 +18,7 @@ from kubeos.errors import ImageError, InstallError, KubeosError
 from kubeos.models.os import OSSpec
 from kubeos.node import blockio, ext4, grubenv
 from kubeos.node.layout import DiskLayout, find_layout
+from kubeos.node.lock import node_lock
 from kubeos.plugins import PluginHost
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,11 @@ def upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
     """
     if spec.opstype != "upgrade":
         raise ImageError(f"spec.opstype: {spec.opstype!r} is not an upgrade [G8]")
+    with node_lock(node, f"upgrade to {spec.osversion!r}"):
+        return _upgrade(host, spec, node)
+
+
+def _upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
     layout = find_layout(node)
     target = layout.other
     log.info(
@@ -130,6 +136,11 @@ def rollback(host: PluginHost, node: NodeContext, expected_version: str | None =
     With `expected_version` (the rollback OS's osversion), the other root must carry
     exactly that version, or nothing is switched (G8).
     """
+    with node_lock(node, "rollback"):
+        return _rollback(host, node, expected_version)
+
+
+def _rollback(host: PluginHost, node: NodeContext, expected_version: str | None) -> Partition:
     layout = find_layout(node)
     target, version = rollback_target(layout)
     if expected_version is not None and version != expected_version:

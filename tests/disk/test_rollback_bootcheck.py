@@ -10,6 +10,7 @@ import pytest
 from kubeos.node import bootcheck
 from kubeos.node import upgrade as node_upgrade
 from kubeos.node.layout import find_layout
+from kubeos.node.lock import NodeBusy, node_lock
 from kubeos.node.upgrade import RollbackRefused
 from kubeos.plugins import PluginHost
 from tests.disk.helpers import upgrade_spec
@@ -115,3 +116,17 @@ def test_boot_check_without_os_release_fails_with_a_reason(disk_node: TestNode) 
     (disk_node.host_root / "etc" / "os-release").unlink()
     result = bootcheck.check_boot(disk_node.node, "KubeOS 1.0.0")
     assert not result.ok and "cannot read" in result.reason and result.label == "A"
+
+
+def test_a_second_operation_on_the_same_node_is_refused(
+    tmp_path: Path, plugin_host_with_recorder: tuple[PluginHost, RebootRecorder]
+) -> None:
+    """G8: while one run changes the roots, another (agent vs. CLI) is refused, not queued."""
+    host, _ = plugin_host_with_recorder
+    t = make_node(tmp_path / "n", version_b="KubeOS 0.9.0")
+    before = grubenv_bytes(t.node)
+    with node_lock(t.node, "upgrade to 'KubeOS 2'"):
+        with pytest.raises(NodeBusy, match=r"upgrade to 'KubeOS 2' \(pid \d+\) is changing"):
+            node_upgrade.rollback(host, t.node)
+        assert grubenv_bytes(t.node) == before
+    assert node_upgrade.rollback(host, t.node).label == "B"  # released afterwards
