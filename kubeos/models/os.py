@@ -24,6 +24,7 @@ DEFAULT_TIME_INTERVAL = 15  # I1
 ALL_LABEL = "all-label"
 NO_LABEL = "no-label"
 
+# Matched with fullmatch: `$` alone would accept a trailing newline ("ca.crt\n").
 _HEX64 = re.compile(r"^(sha256:)?[0-9a-fA-F]{64}$")
 _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _CERT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@+-]{0,254}$")
@@ -51,7 +52,7 @@ class ImageRef:
 
 def parse_image_ref(text: str) -> ImageRef | None:
     """The three accepted forms of `containerimage`, or None for anything else."""
-    m = _IMAGE_REF.match(text)
+    m = _IMAGE_REF.fullmatch(text)
     if not m or len(text) > 512:
         return None
     return ImageRef(m["name"], m["tag"], m["digest"])
@@ -190,7 +191,7 @@ def validate_spec(
             p.append(
                 Problem("spec.checksum", "D4", "is required for upgrade (SHA-256, 64 hex digits)")
             )
-        elif not _HEX64.match(checksum):
+        elif not _HEX64.fullmatch(checksum):
             p.append(
                 Problem(
                     "spec.checksum", "D4", "must be 64 hex digits, optionally prefixed 'sha256:'"
@@ -198,7 +199,7 @@ def validate_spec(
             )
 
     for name, value in (("cacert", cacert), ("clientcert", clientcert), ("clientkey", clientkey)):
-        if value and not _CERT_NAME.match(value):
+        if value and not _CERT_NAME.fullmatch(value):
             p.append(
                 Problem(
                     f"spec.{name}",
@@ -219,7 +220,7 @@ def validate_spec(
 
     nodeselector = spec.get("nodeselector")
     if nodeselector is not None and (
-        not isinstance(nodeselector, str) or not _LABEL_VALUE.match(nodeselector)
+        not isinstance(nodeselector, str) or not _LABEL_VALUE.fullmatch(nodeselector)
     ):
         p.append(
             Problem(

@@ -175,6 +175,7 @@ def start_dockerd(workdir: Path, containerd: Containerd) -> Dockerd:
         "--ip6tables=false",
         "--bridge=none",
         "--ip-masq=false",
+        "--ip-forward=false",  # never touch the machine's own net.ipv4.ip_forward
     ]  # fmt: skip
     daemon = Daemon.start(
         "dockerd", argv, workdir, lambda: _ok(["docker", "-H", host, "version"]), wait=40

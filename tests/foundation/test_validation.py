@@ -224,8 +224,24 @@ def test_image_reference_forms() -> None:
     assert parse_image_ref("r.io/kubeos/os").tag is None
     assert parse_image_ref("127.0.0.1:5000/kubeos/os:1.0.1").tag == "1.0.1"
     assert parse_image_ref(f"r.io/os@sha256:{HEX}").digest == f"sha256:{HEX}"
-    for bad in ("os", "r.io/os:", "r.io/OS", "r.io/os:1 ; rm -rf /", "-r/os", f"r/os@md5:{HEX}"):
-        assert parse_image_ref(bad) is None, bad
+    for bad in ("os", "r.io/os:", "r.io/OS", "r.io/os:1 ; rm -rf /", "-r/os", f"r/os@md5:{HEX}",
+                "r.io/os:1.0\n", f"r.io/os@sha256:{HEX}\n"):
+        assert parse_image_ref(bad) is None, repr(bad)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("checksum", f"{HEX}\n"), ("cacert", "ca.crt\n"), ("nodeselector", "gpu\n"),
+     ("containerimage", "r.io/os:1\n")],
+)
+def test_a_trailing_newline_never_passes_a_pattern(validators, field, value) -> None:
+    """`$` alone matches before a final newline; every pattern must match the whole value."""
+    bad = with_spec(disk_upgrade(), **{field: value})
+    if field == "containerimage":
+        bad = with_spec(bad, imagetype="containerd")
+    with pytest.raises(ValidationFailed) as exc:
+        parse_os(bad, validators)
+    assert f"spec.{field}" in {p.field for p in exc.value.problems}
 
 
 @pytest.mark.parametrize(
