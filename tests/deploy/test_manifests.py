@@ -12,6 +12,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import kubernetes_validate
 import pytest
 import yaml
 
@@ -55,6 +56,21 @@ def test_every_manifest_parses(path: Path) -> None:
         assert isinstance(d, dict) and d.get("apiVersion") and d.get("kind"), path
         if d["kind"] != "Kustomization":
             assert d["metadata"]["name"]
+
+
+#: The oldest Kubernetes the manifests target (ValidatingAdmissionPolicy v1, node name in
+#: service-account tokens) and the newest the schema package knows.
+KUBERNETES_VERSIONS = ("1.30.0", kubernetes_validate.latest_version())
+
+
+@pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
+@pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: str(p.relative_to(DEPLOY)))
+def test_manifest_passes_the_kubernetes_api_schema(path: Path, version: str) -> None:
+    """Strict: a misspelt field (hostPid, livenesProbe ...) fails instead of being dropped."""
+    for d in docs(path):
+        if d["kind"] == "Kustomization":
+            continue
+        kubernetes_validate.validate(d, version, strict=True)
 
 
 def test_kustomization_lists_every_manifest_and_only_existing_ones() -> None:
