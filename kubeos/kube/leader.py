@@ -28,7 +28,8 @@ class LeaderElector:
     """Acquire and renew a Lease; `is_leader()` answers whether this replica may act.
 
     Leadership is given up when the lease could not be renewed for `renew_deadline`
-    seconds (before others may take it at `lease_duration`), and released on stop.
+    seconds (before others may take it at `lease_duration`), when `healthy()` says the
+    protected work is stuck (so a standby takes over), and released on stop.
     """
 
     def __init__(
@@ -42,6 +43,7 @@ class LeaderElector:
         renew_deadline: float = 10.0,
         retry_period: float = 2.0,
         on_change: Callable[[bool], None] | None = None,
+        healthy: Callable[[], bool] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if not renew_deadline < lease_duration:
@@ -52,6 +54,8 @@ class LeaderElector:
         self.renew_deadline = renew_deadline
         self.retry_period = retry_period
         self._on_change = on_change or (lambda leading: None)
+        #: False when the work this lease protects is stuck: then hand the lease over.
+        self._healthy = healthy or (lambda: True)
         self._mono = monotonic
         self._leading = False
         self._last_renew = 0.0  # monotonic time of our last successful write
@@ -66,6 +70,13 @@ class LeaderElector:
         """Campaign and renew until `stop`; then release the lease if held."""
         try:
             while not stop.is_set():
+                if not self._healthy():
+                    if self._leading:
+                        log.error("%s: the work loop is stalled; giving up lease %s/%s",
+                                  self.identity, self.namespace, self.name)
+                        self.release()
+                    stop.wait(self.retry_period)
+                    continue
                 try:
                     ok = self.try_acquire_or_renew()
                 except (ApiException, HTTPError, OSError) as exc:

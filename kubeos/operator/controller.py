@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any
@@ -75,6 +76,7 @@ class Controller:
         self._max_backoff = max_backoff
         self._last_dispatch: dict[str, datetime] = {}
         self._conflicts = 0  # consecutive rounds ended by a 409
+        self._last_tick = time.monotonic()
         #: set by informers, leadership changes and stop: run a round now.
         self.wake = threading.Event()
         self.rounds = 0
@@ -237,6 +239,10 @@ class Controller:
             self.os_informer.upsert(written)
         return True
 
+    def healthy(self, max_stall: float = 300.0) -> bool:
+        """The loop went round recently: a wedged controller must not keep the Lease."""
+        return time.monotonic() - self._last_tick < max(max_stall, 2 * self._resync)
+
     # -- loop --------------------------------------------------------------------------
     def run(self, stop: threading.Event) -> None:
         """Reconcile on every change (and when the plan asks), never spinning: rounds are
@@ -246,6 +252,7 @@ class Controller:
         ).start()
         backoff = self._min_round_gap
         while not stop.is_set():
+            self._last_tick = time.monotonic()
             self.wake.clear()
             timeout: float | None = self._resync
             if self._is_leader() and self._synced():

@@ -99,6 +99,18 @@ class Operator:
                 custom.list_namespaced_custom_object, GROUP, VERSION, namespace, OSINSTANCE_PLURAL
             ),
         )
+        self.controller = Controller(
+            api,
+            namespace,
+            os_informer=self.os_informer,
+            node_informer=self.node_informer,
+            osi_informer=self.osi_informer,
+            recorder=EventRecorder(api, "kubeos-operator", self.identity),
+            is_leader=self.is_leader,
+            tz=tz,
+            resync=resync,
+            min_round_gap=min_round_gap,
+        )
         self.elector = LeaderElector(
             api,
             namespace,
@@ -108,18 +120,7 @@ class Operator:
             renew_deadline=renew_deadline,
             retry_period=retry_period,
             on_change=lambda leading: self._poke(),
-        )
-        self.controller = Controller(
-            api,
-            namespace,
-            os_informer=self.os_informer,
-            node_informer=self.node_informer,
-            osi_informer=self.osi_informer,
-            recorder=EventRecorder(api, "kubeos-operator", self.identity),
-            is_leader=self.elector.is_leader,
-            tz=tz,
-            resync=resync,
-            min_round_gap=min_round_gap,
+            healthy=self.controller.healthy,
         )
 
     @property
@@ -130,7 +131,7 @@ class Operator:
         return self.elector.is_leader()
 
     def _poke(self) -> None:
-        # The controller exists once __init__ is done; informers start only in run().
+        # Informers start only in run(), after __init__ has built the controller.
         self.controller.wake.set()
 
     def run(self, stop: threading.Event) -> None:

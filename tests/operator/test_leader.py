@@ -120,3 +120,29 @@ def test_cli_runs_until_sigterm_and_releases_the_lease(api, tmp_path, how):
     assert "released lease" in out
     agents = {r.user_agent for r in api.audit if r.resource in ("leases", "osinstances")}
     assert agents == {"kubeos-operator/0.1.0"}
+
+
+def test_a_stalled_work_loop_hands_the_lease_over(api):
+    stalled = threading.Event()
+    elector = LeaderElector(api.api_client(), "default", "lk", "me", lease_duration=1.0,
+                            renew_deadline=0.5, retry_period=0.1,
+                            healthy=lambda: not stalled.is_set())
+    stop = threading.Event()
+    t = threading.Thread(target=elector.run, args=(stop,), daemon=True)
+    t.start()
+    try:
+        until = time.monotonic() + 5
+        while not elector.is_leader():
+            assert time.monotonic() < until
+            time.sleep(0.05)
+        stalled.set()
+        time.sleep(0.4)
+        assert not elector.is_leader()
+        assert api.get("leases", "lk", "default")["spec"].get("holderIdentity") in (None, "")
+        other = LeaderElector(api.api_client(), "default", "lk", "other", lease_duration=1.0,
+                              renew_deadline=0.5, retry_period=0.1)
+        assert other.try_acquire_or_renew()  # released: no need to wait for expiry
+    finally:
+        stop.set()
+        t.join(5)
+
