@@ -50,6 +50,19 @@ def _same_partition(got: object, want: Partition) -> bool:
     )
 
 
+def _switch(host: PluginHost, target: Partition, node: NodeContext) -> str:
+    done = host.hook.kubeos_switch_boot(target=target, node=node)
+    if not done:
+        raise InstallError(f"no boot-switch hook switched the next boot to root {target.label}")
+    return str(done)
+
+
+def _unexpected(what: str, exc: Exception) -> KubeosError:
+    """A plugin bug or an OS error: still a KubeosError, so callers report it as a failure."""
+    log.exception("%s failed unexpectedly", what)
+    return InstallError(f"{what} failed: {type(exc).__name__}: {exc}")
+
+
 def install_and_switch(
     host: PluginHost, spec: OSSpec, image: FetchedImage, target: Partition, node: NodeContext
 ) -> Partition:
@@ -69,13 +82,12 @@ def install_and_switch(
         except ext4.RootFsError as exc:
             raise InstallError(f"the installed image is not a usable root fs: {exc}") from exc
         if version != spec.osversion:
-            log.warning(
-                "root %s carries %r but the OS asks for %r: the boot check will report it",
-                target.label,
-                version,
-                spec.osversion,
+            raise InstallError(
+                f"spec.osversion: the image calls itself {version!r} (PRETTY_NAME), not"
+                f" {spec.osversion!r}; booting it would never count as done and the node"
+                " would be upgraded again and again [U6]"
             )
-        host.hook.kubeos_switch_boot(target=target, node=node)
+        _switch(host, target, node)
     except BaseException:
         if touched:
             blockio.invalidate(target)
@@ -90,8 +102,13 @@ def upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
     """
     if spec.opstype != "upgrade":
         raise ImageError(f"spec.opstype: {spec.opstype!r} is not an upgrade [G8]")
-    with node_lock(node, f"upgrade to {spec.osversion!r}"):
-        return _upgrade(host, spec, node)
+    try:
+        with node_lock(node, f"upgrade to {spec.osversion!r}"):
+            return _upgrade(host, spec, node)
+    except KubeosError:
+        raise
+    except Exception as exc:
+        raise _unexpected("upgrade", exc) from exc
 
 
 def _upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
@@ -136,8 +153,13 @@ def rollback(host: PluginHost, node: NodeContext, expected_version: str | None =
     With `expected_version` (the rollback OS's osversion), the other root must carry
     exactly that version, or nothing is switched (G8).
     """
-    with node_lock(node, "rollback"):
-        return _rollback(host, node, expected_version)
+    try:
+        with node_lock(node, "rollback"):
+            return _rollback(host, node, expected_version)
+    except KubeosError:
+        raise
+    except Exception as exc:
+        raise _unexpected("rollback", exc) from exc
 
 
 def _rollback(host: PluginHost, node: NodeContext, expected_version: str | None) -> Partition:
@@ -154,7 +176,7 @@ def _rollback(host: PluginHost, node: NodeContext, expected_version: str | None)
         target.label,
         version,
     )
-    host.hook.kubeos_switch_boot(target=target, node=node)
+    _switch(host, target, node)
     return target
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from kubeos.contracts import FetchedImage, NodeContext, Partition
-from kubeos.errors import ImageError, InstallError
+from kubeos.contracts import FetchedImage, NodeContext, Partition, Provides
+from kubeos.errors import ImageError, InstallError, KubeosError
 from kubeos.hooks import hookimpl
+from kubeos.models.os import OSSpec
 from kubeos.node import upgrade as node_upgrade
 from kubeos.node.layout import find_layout
 from kubeos.plugins import PluginHost
@@ -378,3 +379,41 @@ def test_upgrade_does_not_reboot(
     assert recorder.reboots == []
     node_upgrade.reboot(host, disk_node.node, "upgrade to KubeOS 1.0.1")
     assert recorder.reboots == [("node-1", "upgrade to KubeOS 1.0.1")]
+
+
+def test_image_of_another_version_is_not_switched_to(
+    disk_node: TestNode, host: PluginHost, certs: Certs, new_image: Path
+) -> None:
+    """U6: an image whose PRETTY_NAME is not osversion would be upgraded forever."""
+    t = disk_node
+    fields = certs.install(t.node.certs_dir)
+    before = grubenv_bytes(t.node)
+    with ImageServer({"os.img": new_image}, certs=certs) as srv:
+        spec = upgrade_spec(
+            srv.url("os.img"), sha256_file(new_image), "KubeOS 1.0.2", mtls=True, **fields
+        )
+        with pytest.raises(InstallError, match=r"calls itself 'KubeOS 1\.0\.1'.*\[U6\]"):
+            node_upgrade.upgrade(host, spec, t.node)
+    assert_nothing_switched(t, before)
+
+
+class BrokenFetcher:
+    """An image plugin with a bug: raises something that is not a KubeosError."""
+
+    @hookimpl
+    def kubeos_provides(self) -> Provides:
+        return Provides(image_types=("broken",))
+
+    @hookimpl
+    def kubeos_fetch_image(self, spec: OSSpec, node: NodeContext, target: Partition) -> None:
+        raise RuntimeError("plugin bug")
+
+
+def test_a_plugin_bug_is_reported_as_a_kubeos_error(disk_node: TestNode, host: PluginHost) -> None:
+    host.register(BrokenFetcher(), name="broken_fetcher")
+    before = grubenv_bytes(disk_node.node)
+    spec = upgrade_spec("https://127.0.0.1/x", "0" * 64, NEW, cacert="ca.crt")
+    spec = type(spec)(**{**spec.__dict__, "imagetype": "broken"})
+    with pytest.raises(KubeosError, match="upgrade failed: RuntimeError: plugin bug"):
+        node_upgrade.upgrade(host, spec, disk_node.node)
+    assert_nothing_switched(disk_node, before)
