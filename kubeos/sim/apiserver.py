@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, unquote, urlsplit
 
+import yaml
 from kubernetes import client
 
 from kubeos.sim import apiresources
@@ -554,6 +555,29 @@ class ApiServer:
         rtype = resolve(resource)
         ns = namespace or (obj.get("metadata") or {}).get("namespace") or "default"
         return self.store.create(rtype, ns if rtype.namespaced else "", obj)
+
+    def install_crds(self, *paths: str | Path) -> list[str]:
+        """Store the CustomResourceDefinitions in these YAML files (create or replace).
+
+        From then on the custom resources they define are pruned, defaulted and validated
+        against their schema and CEL rules on every write, as on a real server (apischema).
+        """
+        crds = resolve("customresourcedefinitions")
+        names = []
+        for path in paths:
+            for doc in yaml.safe_load_all(Path(path).read_text()):
+                if not doc or doc.get("kind") != "CustomResourceDefinition":
+                    continue
+                name = doc["metadata"]["name"]
+                try:
+                    current = self.store.get(crds, "", name)
+                except ApiError:
+                    self.store.create(crds, "", doc)
+                else:
+                    doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+                    self.store.replace(crds, "", name, doc)
+                names.append(name)
+        return names
 
     def get(self, resource: str, name: str, namespace: str = "default") -> Obj:
         return self.store.get(resolve(resource), namespace, name)

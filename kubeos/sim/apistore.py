@@ -31,7 +31,7 @@ from typing import Any
 
 from kubernetes import client as k8s_models
 
-from kubeos.sim import apieviction
+from kubeos.sim import apieviction, apischema
 from kubeos.sim.apierrors import ApiError, already_exists, conflict, invalid, not_found
 from kubeos.sim.apipatch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kubeos.sim.apiresources import RESOURCES, ResourceType, resolve
@@ -47,6 +47,7 @@ _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
 _SERVER_MANAGED = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "resourceVersion")
 
 
@@ -202,6 +203,7 @@ class ApiStore:
             meta["generation"] = 1
             if rtype.namespaced:
                 meta["namespace"] = namespace
+            obj = self._admit(rtype, obj, None)
             _check_model(rtype, obj)
             if dry_run:
                 return obj
@@ -489,6 +491,32 @@ class ApiStore:
                 "'-' or '.', and must start and end with an alphanumeric character",
             )
 
+    def _admit(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> Obj:
+        """For a custom resource whose CRD is stored: prune, default, validate (apischema)."""
+        if not rtype.custom:
+            return obj
+        crd = self._objects.get(CRD_KEY, {}).get(("", f"{rtype.plural}.{rtype.group}"))
+        schema = apischema.version_schema(crd, rtype.version) if crd else None
+        if schema is None:
+            return obj
+        stored, errors = apischema.check(obj, schema, old)
+        if errors:
+            name = obj["metadata"].get("name", "")
+            listed = str(errors[0]) if len(errors) == 1 else f"[{', '.join(map(str, errors))}]"
+            raise ApiError(
+                422,
+                f'{rtype.kind}.{rtype.group} "{name}" is invalid: {listed}',
+                details={
+                    "name": name,
+                    "group": rtype.group,
+                    "kind": rtype.kind,
+                    "causes": [
+                        {"reason": e.reason, "message": e.message, "field": e.field} for e in errors
+                    ],
+                },
+            )
+        return stored
+
     def _generate_name(self, rtype: ResourceType, namespace: str, prefix: str) -> str:
         bucket = self._objects.get(rtype.key, {})
         for _ in range(100):
@@ -544,6 +572,9 @@ class ApiStore:
                 meta.pop("namespace", None)
             result["kind"], result["apiVersion"] = rtype.kind, rtype.api_version
             _validate_labels(rtype.kind, name, meta)
+        result = self._admit(rtype, result, current)
+        if subresource != "status":
+            meta = result["metadata"]
             if _spec_part(rtype, result) != _spec_part(rtype, current):
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         if _comparable(result) == _comparable(current):
