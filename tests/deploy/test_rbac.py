@@ -159,13 +159,20 @@ def test_the_scan_fails_on_a_call_it_cannot_map(tmp_path: Path) -> None:
                     self.custom.list_namespaced_custom_object("g", "v1", "ns", self.plural)
                     api.call_api("/api/v1/nodes", "GET")
                     self.core.read_node("n1")
+
+            def helper(events_api, core_api):
+                events_api.create_namespaced_event("ns", {})  # core or events.k8s.io?
+                core_api.delete_namespaced_pod("p", "ns")  # handed over: still found
             """
         )
     )
     uses, problems = scan([module])
-    assert [u.method for u in uses] == ["read_node"]
-    assert [str(r) for r in uses[0].requests] == ["get core/nodes (cluster-wide)"]
+    assert {u.method: [str(r) for r in u.requests] for u in uses} == {
+        "read_node": ["get core/nodes (cluster-wide)"],
+        "delete_namespaced_pod": ["delete core/pods (namespaced)"],
+    }
     joined = "\n".join(problems)
+    assert "create_namespaced_event on 'events_api' is ambiguous" in joined
     assert "CoreV1Api.frobnicate_node is not a known API method" in joined
     assert "group/plural must be constants" in joined
     assert "raw call_api" in joined
