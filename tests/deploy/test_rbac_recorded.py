@@ -3,9 +3,10 @@ API stand-in that audits every request with the caller's user agent) upgrades tw
 whose pods must be drained, then configures them. Every audited request of
 kubeos-operator/* must be allowed by the operator's roles and every one of kubeos-agent/*
 by the agent's - with the real namespaces and object names, which the static scan cannot
-know (e.g. the Lease's resourceNames). The objects the run leaves behind must also pass the
-CRD schemas, so a field either side writes but the CRD does not declare (and a real API
-server would prune) is caught here.
+know (e.g. the Lease's resourceNames). The stand-in serves our CRDs (pruning, validation,
+CEL), so the rollout only succeeds if everything both sides write is declared there; the
+objects it leaves behind are checked against the CRDs once more by tests/deploy's own
+validator.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from .test_rbac import AGENT_SA, OPERATOR_SA, Grant, grants_of
 pytestmark = pytest.mark.slow
 
 CONFIG_VERSION = "2"
+CRDS = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 
 
 def _pod(name: str, node: str, controlled: bool) -> dict[str, Any]:
@@ -59,7 +61,12 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
         pytest.skip(f"the embedded cluster's disks need {', '.join(missing)} (scripts/setup)")
     workdir: Path = tmp_path_factory.mktemp("rbac-sim")
     config = ClusterConfig(nodes=2, labels={2: {NODE_SELECTOR_LABEL: "edge"}})
-    with EmbeddedCluster(workdir, config) as cluster:
+    cluster = EmbeddedCluster(workdir, config)
+    # The stand-in then prunes and validates our custom resources with these CRDs (schema
+    # and CEL rules) on every write, as a real API server would.
+    installed = cluster.api.install_crds(*sorted(CRDS.glob("*.yaml")))
+    assert len(installed) == 2
+    with cluster:
         # Pods to drain (U4): one a controller recreates elsewhere (evicted), one nobody
         # manages (deleted, because evictpodforce is true).
         for i, node in enumerate(sorted(cluster.machines), 1):
