@@ -205,16 +205,42 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(err.code, err.status(), err.headers)
 
     def _read_body(self) -> Any:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length > MAX_BODY:
-            raise ApiError(413, "request body too large", reason="RequestEntityTooLarge")
-        raw = self.rfile.read(length) if length else b""
+        """The JSON body; Content-Length or chunked, at most MAX_BODY bytes."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            raw = self._read_chunked()
+        else:
+            try:
+                length = int(self.headers.get("Content-Length") or 0)
+            except ValueError as exc:
+                raise ApiError(400, "invalid Content-Length") from exc
+            if length < 0:
+                raise ApiError(400, "invalid Content-Length")
+            if length > MAX_BODY:
+                raise ApiError(413, "request body too large", reason="RequestEntityTooLarge")
+            raw = self.rfile.read(length) if length else b""
         if not raw.strip():
             return None
         try:
             return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError
             raise ApiError(400, f"the request body is not valid JSON: {exc}") from exc
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            line = self.rfile.readline(1024)
+            try:
+                size = int(line.split(b";")[0].strip(), 16)
+            except ValueError as exc:
+                raise ApiError(400, "malformed chunked request body") from exc
+            if size < 0 or len(body) + size > MAX_BODY:
+                raise ApiError(413, "request body too large", reason="RequestEntityTooLarge")
+            if size == 0:
+                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)  # the CRLF after each chunk
 
     def _alive(self) -> bool:
         """False once the client hung up (checked while a watch waits for events)."""
