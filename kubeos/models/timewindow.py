@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, time
 
@@ -9,6 +10,11 @@ from kubeos.errors import Problem
 
 _FULL = "%Y-%m-%d %H:%M:%S"
 _DAILY = "%H:%M:%S"
+# strptime alone accepts "2:0:0" and surrounding white space; W2 asks for exact digits.
+_SHAPES = {
+    _FULL: re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}"),
+    _DAILY: re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}"),
+}
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,8 @@ class TimeWindow:
 
 def _parse_one(text: str) -> tuple[str, datetime | time] | None:
     for fmt, kind in ((_FULL, "full"), (_DAILY, "daily")):
+        if not _SHAPES[fmt].fullmatch(text):
+            continue
         try:
             parsed = datetime.strptime(text, fmt)
         except ValueError:
