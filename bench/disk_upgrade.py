@@ -73,39 +73,28 @@ def baseline(url: str, certs_dir: Path, fields: dict[str, str], disk: Path, work
     offset, _, _ = partition_info(disk, 3)
     out = work / "baseline.img"
     os.sync()  # start both sides with no pending writeback
-    start = time.perf_counter()
-    subprocess.run(
-        [
-            "curl",
-            "-sS",
-            "--fail",
-            "-o",
-            str(out),
-            "--cacert",
-            str(certs_dir / fields["cacert"]),
-            "--cert",
-            str(certs_dir / fields["clientcert"]),
-            "--key",
-            str(certs_dir / fields["clientkey"]),
+    steps = {
+        "curl": [
+            "curl", "-sS", "--fail", "-o", str(out),
+            "--cacert", str(certs_dir / fields["cacert"]),
+            "--cert", str(certs_dir / fields["clientcert"]),
+            "--key", str(certs_dir / fields["clientkey"]),
             url,
         ],
-        check=True,
-    )
-    subprocess.run(["sha256sum", str(out)], check=True, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        [
-            "dd",
-            f"if={out}",
-            f"of={disk}",
-            "bs=4M",
-            f"seek={offset}",
-            "oflag=seek_bytes",
-            "conv=notrunc,fsync",
-            "status=none",
+        "sha256sum": ["sha256sum", str(out)],
+        "dd": [
+            "dd", f"if={out}", f"of={disk}", "bs=4M", f"seek={offset}",
+            "oflag=seek_bytes", "conv=notrunc,fsync", "status=none",
         ],
-        check=True,
-    )
+    }  # fmt: skip
+    start = time.perf_counter()
+    took = []
+    for name, argv in steps.items():
+        t0 = time.perf_counter()
+        subprocess.run(argv, check=True, stdout=subprocess.DEVNULL)
+        took.append(f"{name} {time.perf_counter() - t0:.2f}s")
     elapsed = time.perf_counter() - start
+    print(f"  baseline steps: {', '.join(took)}", flush=True)
     out.unlink()
     return elapsed
 
