@@ -130,3 +130,27 @@ def test_mtls_without_client_key_name_is_refused(tmp_path: Path, certs: Certs) -
     policy = transfer_policy(ok, node)
     assert policy.client_cert is not None
     assert policy.verify == str((node.certs_dir / "ca.crt").resolve())
+
+
+class FullDisk:
+    """A sink whose medium is full after 1 MiB, like a spool directory out of space."""
+
+    def __init__(self) -> None:
+        self.pos = 0
+
+    def seek(self, pos: int) -> None:
+        self.pos = pos
+
+    def write(self, data: bytes | memoryview) -> None:
+        if self.pos + len(data) > 1 << 20:
+            raise OSError(28, "No space left on device")
+        self.pos += len(data)
+
+
+def test_a_local_write_error_is_not_retried(tmp_path: Path, certs: Certs, blob: Path) -> None:
+    with (
+        ImageServer({"x": blob}, certs=certs) as srv,
+        pytest.raises(ImageError, match="No space left on device"),
+    ):
+        download(policy_for(srv, certs, tmp_path), FullDisk(), 1 << 30, None, FAST)
+    assert len(srv.requests) == 1

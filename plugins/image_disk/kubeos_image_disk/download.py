@@ -190,7 +190,10 @@ class Transfer:
             if self.done + len(chunk) > self.limit:
                 raise _too_big(self.done + len(chunk), self.limit)
             self.hash.update(chunk)
-            self.sink.write(chunk)
+            try:
+                self.sink.write(chunk)
+            except OSError as exc:  # the local disk, not the network: retrying won't help
+                raise Refused(f"writing the image failed: {exc}") from exc
             self.done += len(chunk)
             if self.node is not None:
                 self.node.report("download", self.done, self.total)
