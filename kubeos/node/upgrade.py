@@ -111,6 +111,27 @@ def upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
         raise _unexpected("upgrade", exc) from exc
 
 
+def _boot_running_root_meanwhile(host: PluginHost, layout: DiskLayout, node: NodeContext) -> None:
+    """Point the next boot at the running root before the other one is overwritten.
+
+    Normally it already does. It does not after an earlier upgrade was staged but not
+    rebooted (or with an empty grubenv, where grub falls back to its first entry): then a
+    failure half-way through writing would leave the node set to boot a wiped root.
+    """
+    entry = grubenv.saved_entry(node)
+    if entry == layout.current:
+        return
+    log.warning(
+        "next boot points at %r, not the running root %s: pointing it back to %s before"
+        " root %s is overwritten",
+        entry,
+        layout.current,
+        layout.current,
+        layout.other.label,
+    )
+    _switch(host, layout.current_partition, node)
+
+
 def _upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
     layout = find_layout(node)
     target = layout.other
@@ -122,6 +143,7 @@ def _upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
         target.device or target.path,
     )
     owner = host.image_owner(spec.imagetype)
+    _boot_running_root_meanwhile(host, layout, node)
     image: FetchedImage | None = None
     try:
         image = host.owner_hook("kubeos_fetch_image", owner)(spec=spec, node=node, target=target)

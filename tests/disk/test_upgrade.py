@@ -417,3 +417,21 @@ def test_a_plugin_bug_is_reported_as_a_kubeos_error(disk_node: TestNode, host: P
     with pytest.raises(KubeosError, match="upgrade failed: RuntimeError: plugin bug"):
         node_upgrade.upgrade(host, spec, disk_node.node)
     assert_nothing_switched(disk_node, before)
+
+
+def test_a_staged_but_not_rebooted_upgrade_never_leaves_a_wiped_root_as_next_boot(
+    disk_node: TestNode, host: PluginHost, certs: Certs, new_image: Path
+) -> None:
+    """Node on A with B staged (saved_entry=B): a failing second upgrade rewrites B, so the
+    next boot is pointed back at the running root A first."""
+    t = disk_node
+    fields = certs.install(t.node.certs_dir)
+    with ImageServer({"os.img": new_image}, certs=certs) as srv:
+        good = upgrade_spec(srv.url("os.img"), sha256_file(new_image), NEW, mtls=True, **fields)
+        node_upgrade.upgrade(host, good, t.node)
+        assert t.saved_entry() == "B"
+        bad = type(good)(**{**good.__dict__, "checksum": "1" * 64})
+        with pytest.raises(ImageError, match=r"\[D4\]"):
+            node_upgrade.upgrade(host, bad, t.node)
+    assert t.version_on("B") is None  # wiped
+    assert t.saved_entry() == "A"  # and not the next boot
