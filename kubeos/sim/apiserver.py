@@ -577,10 +577,16 @@ class ApiServer:
     # -- seeding and inspection (no HTTP, not audited) ------------------------------------
 
     def create(self, resource: str, obj: Obj, namespace: str | None = None) -> Obj:
-        """Create an object directly; namespace defaults to metadata.namespace or "default"."""
+        """Create an object directly; namespace defaults to metadata.namespace or "default".
+
+        Unlike a POST, an object as read back (with a resourceVersion) is accepted: the
+        server-managed metadata is replaced anyway.
+        """
         rtype = resolve(resource)
-        ns = namespace or (obj.get("metadata") or {}).get("namespace") or "default"
-        return self.store.create(rtype, ns if rtype.namespaced else "", obj)
+        meta = dict(obj.get("metadata") or {})
+        meta.pop("resourceVersion", None)
+        ns = namespace or meta.get("namespace") or "default"
+        return self.store.create(rtype, ns if rtype.namespaced else "", {**obj, "metadata": meta})
 
     def install_crds(self, *paths: str | Path) -> list[str]:
         """Store the CustomResourceDefinitions in these YAML files (create or replace).

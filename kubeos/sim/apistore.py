@@ -115,6 +115,17 @@ def _check_model(rtype: ResourceType, obj: Obj) -> None:
         ) from exc
 
 
+def _refuse_resource_version_on_create(meta: Obj) -> None:
+    """A real server's storage answers 500 for a create carrying a (valid, non-zero)
+    resourceVersion: usually an object read back and re-posted without being cleaned."""
+    try:
+        version = int(str(meta.get("resourceVersion") or "0"))
+    except ValueError:
+        return
+    if version > 0:
+        raise ApiError(500, "resourceVersion should not be set on objects to be created")
+
+
 def _spec_part(rtype: ResourceType, obj: Obj) -> Obj:
     """What `generation` tracks: everything but metadata (and status with a subresource)."""
     skip = {"metadata", "status"} if rtype.status else {"metadata"}
@@ -196,6 +207,7 @@ class ApiStore:
             bucket = self._objects.setdefault(rtype.key, {})
             if (namespace, name) in bucket:
                 raise already_exists(rtype.plural, rtype.group, name)
+            _refuse_resource_version_on_create(meta)
             for key in _SERVER_MANAGED:
                 meta.pop(key, None)
             meta["uid"] = str(uuid.uuid4())

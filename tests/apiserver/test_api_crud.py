@@ -229,3 +229,14 @@ def test_objects_the_client_cannot_read_back_are_422(api: ApiServer, core) -> No
     with pytest.raises(ApiError) as seeded:
         api.create("pods", {"metadata": {"name": "p"}, "spec": {}})  # seeding checks too
     assert seeded.value.code == 422
+
+
+def test_create_with_a_resource_version_is_refused_like_upstream(core) -> None:
+    created = core.create_node(node("n1"))
+    core.delete_node("n1")
+    with pytest.raises(ApiException) as err:  # re-posting an object read back
+        core.create_node(created)
+    assert err.value.status == 500
+    assert "resourceVersion should not be set" in err.value.body
+    created.metadata.resource_version = None
+    assert core.create_node(created).metadata.uid != created.metadata.uid
