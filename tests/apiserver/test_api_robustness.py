@@ -10,7 +10,7 @@ import threading
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from kubeos.sim import apiserver
+from kubeos.sim import apihttp
 from kubeos.sim.apiserver import ApiServer
 from tests.apiserver.conftest import node
 
@@ -56,7 +56,7 @@ def test_bad_requests_get_status_bodies_and_the_server_keeps_serving(api: ApiSer
 
 
 def test_oversized_body_is_413(api: ApiServer, monkeypatch) -> None:
-    monkeypatch.setattr(apiserver, "MAX_BODY", 1000)
+    monkeypatch.setattr(apihttp, "MAX_BODY", 1000)
     status, answer = raw(api, "POST", "/api/v1/nodes", b"{" + b" " * 2000 + b"}")
     assert status == 413 and answer["reason"] == "RequestEntityTooLarge"
 
