@@ -39,6 +39,9 @@ def simulate(
     workdir: Annotated[
         Path | None, typer.Option(help="where disks and host roots go (default: a temp dir)")
     ] = None,
+    timeinterval: Annotated[
+        int, typer.Option(min=0, help="seconds between batches (the OS's timeinterval)")
+    ] = 0,
     keep: Annotated[bool, typer.Option(help="keep the temp work dir afterwards")] = False,
     timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 300.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log the cluster")] = False,
@@ -66,6 +69,7 @@ def simulate(
             workdir=workdir,
             keep=keep,
             timeout=timeout,
+            timeinterval=timeinterval,
         ),
         sys.stdout,
     )

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 import secrets
 import threading
 import time
@@ -29,9 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubernetes import client as k8s_models
-
-from kubeos.sim import apieviction, apischema
+from kubeos.sim import apieviction, apischema, apivalidate
 from kubeos.sim.apierrors import ApiError, already_exists, conflict, invalid, not_found
 from kubeos.sim.apipatch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from kubeos.sim.apiresources import RESOURCES, ResourceType, resolve
@@ -43,9 +40,6 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
 _GENERATE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 CRD_KEY = "customresourcedefinitions.apiextensions.k8s.io"
 _SERVER_MANAGED = ("uid", "creationTimestamp", "generation", "deletionTimestamp", "resourceVersion")
@@ -65,65 +59,6 @@ class Event:
     type: str  # ADDED | MODIFIED | DELETED
     obj: Obj
     old: Obj | None
-
-
-def _validate_labels(kind: str, name: str, meta: Obj) -> None:
-    for field in ("labels", "annotations"):
-        values = meta.get(field)
-        if values is None:
-            continue
-        if not isinstance(values, dict):
-            raise invalid(kind, name, f"metadata.{field}", "must be a map of strings")
-        for key, value in values.items():
-            if not isinstance(value, str):
-                raise invalid(kind, name, f"metadata.{field}[{key}]", "value must be a string")
-            prefix, _, short = key.rpartition("/")
-            if prefix and (len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)):
-                raise invalid(kind, name, f"metadata.{field}", f"invalid key prefix {key!r}")
-            if len(short) > 63 or not _LABEL_NAME.match(short):
-                raise invalid(kind, name, f"metadata.{field}", f"invalid key {key!r}")
-            if field == "labels" and value and (len(value) > 63 or not _LABEL_NAME.match(value)):
-                raise invalid(
-                    kind,
-                    name,
-                    f"metadata.labels[{key}]",
-                    f"invalid value {value!r}: at most 63 characters, alphanumeric, '-', '_' "
-                    "or '.', starting and ending with an alphanumeric character",
-                )
-
-
-def _check_model(rtype: ResourceType, obj: Obj) -> None:
-    """Refuse what the official client could not read back (a real server's schema refuses
-    it too: a pod without containers, a boolean field holding a string)."""
-    from_dict = getattr(getattr(k8s_models, rtype.model, None), "from_dict", None)
-    if not rtype.model or from_dict is None:  # older, non-pydantic clients: no check
-        return
-    try:
-        from_dict(obj)
-    except ValueError as exc:  # pydantic.ValidationError
-        errors = exc.errors() if callable(getattr(exc, "errors", None)) else []
-        where = getattr(exc, "title", rtype.model)
-        detail = "; ".join(
-            f"{where}.{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}"
-            for e in errors[:5]
-        )
-        name = (obj.get("metadata") or {}).get("name", "")
-        raise ApiError(
-            422,
-            f'{rtype.kind} "{name}" is invalid: {detail or exc}',
-            details={"name": name, "kind": rtype.plural},
-        ) from exc
-
-
-def _refuse_resource_version_on_create(meta: Obj) -> None:
-    """A real server's storage answers 500 for a create carrying a (valid, non-zero)
-    resourceVersion: usually an object read back and re-posted without being cleaned."""
-    try:
-        version = int(str(meta.get("resourceVersion") or "0"))
-    except ValueError:
-        return
-    if version > 0:
-        raise ApiError(500, "resourceVersion should not be set on objects to be created")
 
 
 def _spec_part(rtype: ResourceType, obj: Obj) -> Obj:
@@ -191,23 +126,23 @@ class ApiStore:
         if not isinstance(obj, dict):
             raise ApiError(400, "the request body must be a JSON object")
         obj = copy.deepcopy(obj)
-        self._check_type(rtype, obj)
+        apivalidate.check_type(rtype, obj)
         meta = obj.setdefault("metadata", {})
         if not isinstance(meta, dict):
             raise ApiError(400, "metadata must be an object")
-        namespace = self._check_namespace(rtype, namespace, meta)
+        namespace = apivalidate.check_namespace(rtype, namespace, meta)
         with self._lock:
             if not meta.get("name") and meta.get("generateName"):
                 meta["name"] = self._generate_name(rtype, namespace, str(meta["generateName"]))
             name = meta.get("name")
             if not name or not isinstance(name, str):
                 raise invalid(rtype.kind, "", "metadata.name", "name or generateName is required")
-            self._check_name(rtype, name)
-            _validate_labels(rtype.kind, name, meta)
+            apivalidate.check_name(rtype, name)
+            apivalidate.validate_labels(rtype.kind, name, meta)
             bucket = self._objects.setdefault(rtype.key, {})
             if (namespace, name) in bucket:
                 raise already_exists(rtype.plural, rtype.group, name)
-            _refuse_resource_version_on_create(meta)
+            apivalidate.refuse_resource_version_on_create(meta)
             for key in _SERVER_MANAGED:
                 meta.pop(key, None)
             meta["uid"] = str(uuid.uuid4())
@@ -216,7 +151,7 @@ class ApiStore:
             if rtype.namespaced:
                 meta["namespace"] = namespace
             obj = self._admit(rtype, obj, None)
-            _check_model(rtype, obj)
+            apivalidate.check_model(rtype, obj)
             if dry_run:
                 return obj
             return self._commit(rtype, namespace, name, "ADDED", obj, None)
@@ -234,7 +169,7 @@ class ApiStore:
         """PUT: 409 when the body carries a resourceVersion that is not the stored one."""
         if not isinstance(obj, dict):
             raise ApiError(400, "the request body must be a JSON object")
-        self._check_type(rtype, obj)
+        apivalidate.check_type(rtype, obj)
         meta = obj.get("metadata") or {}
         if meta.get("name") not in (None, name):
             raise ApiError(
@@ -242,7 +177,7 @@ class ApiStore:
                 f"the name of the object ({meta.get('name')}) does not match the name on "
                 f"the URL ({name})",
             )
-        self._check_namespace(rtype, namespace, dict(meta))
+        apivalidate.check_namespace(rtype, namespace, dict(meta))
         with self._lock:
             current = self.get(rtype, namespace, name)
             return self._update(rtype, current, copy.deepcopy(obj), subresource, dry_run)
@@ -463,46 +398,6 @@ class ApiStore:
     def _ns(rtype: ResourceType, namespace: str | None) -> str:
         return (namespace or "") if rtype.namespaced else ""
 
-    @staticmethod
-    def _check_type(rtype: ResourceType, obj: Obj) -> None:
-        kind, api_version = obj.get("kind"), obj.get("apiVersion")
-        if kind not in (None, rtype.kind):
-            raise ApiError(400, f"kind {kind!r} does not match the URL's resource ({rtype.kind})")
-        if api_version not in (None, rtype.api_version):
-            raise ApiError(
-                400,
-                f"the API version in the data ({api_version}) does not match the expected "
-                f"API version ({rtype.api_version})",
-            )
-        obj["kind"], obj["apiVersion"] = rtype.kind, rtype.api_version
-
-    @staticmethod
-    def _check_namespace(rtype: ResourceType, namespace: str | None, meta: Obj) -> str:
-        if not rtype.namespaced:
-            meta.pop("namespace", None)
-            return ""
-        if not namespace:
-            raise ApiError(400, f"{rtype.plural} are namespaced: the URL needs a namespace")
-        if meta.get("namespace") not in (None, "", namespace):
-            raise ApiError(
-                400,
-                "the namespace of the provided object does not match the namespace sent "
-                "on the request",
-            )
-        return namespace
-
-    @staticmethod
-    def _check_name(rtype: ResourceType, name: str) -> None:
-        pattern = _DNS_LABEL if rtype.plural == "namespaces" else _DNS_SUBDOMAIN
-        if len(name) > 253 or not pattern.match(name):
-            raise invalid(
-                rtype.kind,
-                name,
-                "metadata.name",
-                "a lowercase RFC 1123 name must consist of lower case alphanumeric characters, "
-                "'-' or '.', and must start and end with an alphanumeric character",
-            )
-
     def _admit(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> Obj:
         """For a custom resource whose CRD is stored: prune, default, validate (apischema)."""
         if not rtype.custom:
@@ -583,7 +478,7 @@ class ApiStore:
             else:
                 meta.pop("namespace", None)
             result["kind"], result["apiVersion"] = rtype.kind, rtype.api_version
-            _validate_labels(rtype.kind, name, meta)
+            apivalidate.validate_labels(rtype.kind, name, meta)
         result = self._admit(rtype, result, current)
         if subresource != "status":
             meta = result["metadata"]
@@ -591,7 +486,7 @@ class ApiStore:
                 meta["generation"] = int(current["metadata"].get("generation", 1)) + 1
         if _comparable(result) == _comparable(current):
             return current
-        _check_model(rtype, result)
+        apivalidate.check_model(rtype, result)
         if dry_run:
             return result
         meta = result["metadata"]

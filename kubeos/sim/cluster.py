@@ -31,7 +31,7 @@ from kubeos.sim import disks
 from kubeos.sim.apiserver import ApiServer
 from kubeos.sim.imageserver import ImageServer
 from kubeos.sim.kubelet import SimKubelet
-from kubeos.sim.machine import SimMachine
+from kubeos.sim.machine import SimMachine, start_fork_server
 from kubeos.sim.monitor import Monitor, Snapshot
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class EmbeddedCluster:
 
     def start(self) -> EmbeddedCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
+        start_fork_server()
         self.api.start()
         self._admin = self.api.api_client(user_agent=ADMIN_AGENT)
         self._build_images()

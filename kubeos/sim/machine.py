@@ -1,23 +1,25 @@
 """One simulated machine: its disk, its host root, its kubelet and its agent process.
 
-The agent runs as its own process (`python -m kubeos.sim.agentproc`) with its own
-plugin host, exactly like the DaemonSet's container: it can be killed at any point
-(SIGKILL, as a test does) and is started again like a restarted pod. A reboot requested
-through the simulated reboot hook is carried out here: the agent is killed (power
-cycle), the grubenv's saved entry is booted (its kernel command line becomes
-proc/cmdline, the booted root's /etc/os-release is read with debugfs into the host
-root, the boot id changes), the kubelet reports the new osImage, and a fresh agent
-starts - the agent's real after-reboot path.
+The agent runs as its own process with its own plugin host, exactly like the DaemonSet's
+container (forked from a fork server that has imported the agent once, see
+`kubeos.sim.agentproc`): it can be killed at any point (SIGKILL, as a test does) and is
+started again like a restarted pod. A reboot requested through the simulated reboot hook
+is carried out here: the agent is killed (power cycle), the grubenv's saved entry is
+booted (its kernel command line becomes proc/cmdline, the booted root's /etc/os-release
+is read with debugfs into the host root, the boot id changes), the kubelet reports the
+new osImage, and a fresh agent starts - the agent's real after-reboot path.
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import re
-import subprocess
-import sys
 import threading
 from dataclasses import dataclass, field
+from multiprocessing import forkserver
+from multiprocessing.context import BaseContext
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 
 from kubeos.contracts import NodeContext
@@ -26,11 +28,30 @@ from kubeos.fsutil import atomic_write
 from kubeos.node import ext4, grubenv
 from kubeos.node.layout import find_layout
 from kubeos.node.osrelease import pretty_name
-from kubeos.sim import disks
+from kubeos.sim import agentproc, disks
 from kubeos.sim.kubelet import SimKubelet
 from kubeos.sim.rebootplugin import REQUEST_PATH
 
 log = logging.getLogger(__name__)
+
+
+_context: BaseContext | None = None
+
+
+def _agent_context() -> BaseContext:
+    """A fork server that has imported the agent and plugins once (see agentproc)."""
+    global _context
+    if _context is None:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["kubeos.sim.agentpreload"])
+        _context = ctx
+    return _context
+
+
+def start_fork_server() -> None:
+    """Start the agents' fork server now, so its imports overlap with building disks."""
+    _agent_context()
+    forkserver.ensure_running()
 
 
 def entry_cmdline(grub_cfg: str, label: str) -> str:
@@ -78,7 +99,7 @@ class SimMachine:
     namespace: str = "default"
     drain_timeout: float = 30.0
     boots: int = 1
-    proc: subprocess.Popen[bytes] | None = None
+    proc: BaseProcess | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
@@ -104,12 +125,9 @@ class SimMachine:
     # -- the agent process -------------------------------------------------------------
     def start_agent(self) -> None:
         with self._lock:
-            if self.proc is not None and self.proc.poll() is None:
+            if self.proc is not None and self.proc.is_alive():
                 return
             argv = [
-                sys.executable,
-                "-m",
-                "kubeos.sim.agentproc",
                 "--node",
                 self.name,
                 "--host-root",
@@ -125,33 +143,25 @@ class SimMachine:
                 "--drain-timeout",
                 str(self.drain_timeout),
             ]
-            with open(self.log_path, "ab") as logfile:
-                self.proc = subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT
-                )
-            log.debug("%s: agent started (pid %d)", self.name, self.proc.pid)
+            self.proc = _agent_context().Process(
+                target=agentproc.child_main,
+                args=(argv, str(self.log_path)),
+                name=f"kubeos-agent-{self.name}",
+            )
+            self.proc.start()
+            log.debug("%s: agent started (pid %s)", self.name, self.proc.pid)
 
     def kill_agent(self) -> None:
         """SIGKILL the agent, as a power cycle or `kill -9` would."""
         with self._lock:
-            if self.proc is not None and self.proc.poll() is None:
+            if self.proc is not None and self.proc.is_alive():
                 self.proc.kill()
-                self.proc.wait()
-
-    def stop_agent(self, timeout: float = 10.0) -> None:
-        with self._lock:
-            if self.proc is None or self.proc.poll() is not None:
-                return
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+            if self.proc is not None:
+                self.proc.join()
 
     @property
     def agent_running(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
+        return self.proc is not None and self.proc.is_alive()
 
     # -- reboot ------------------------------------------------------------------------
     @property
