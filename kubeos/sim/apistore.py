@@ -9,9 +9,10 @@ clients. With a status subresource, the main endpoint keeps the stored status an
 outside metadata and status changes. A write that changes nothing is a no-op (no new
 resourceVersion, no event), as on a real server.
 
-Not enforced (known limits): namespace existence, CRD schemas (no pruning/validation),
-pod graceful deletion (pods go at once; there is no kubelet), garbage collection of
-ownerReferences, managedFields, server-side apply.
+Every write passes apivalidate (names, labels, the client's model) and, for a custom
+resource whose CRD is stored, apischema (prune, default, validate). Not enforced (known
+limits): namespace existence, pod graceful deletion (pods go at once; there is no kubelet),
+garbage collection of ownerReferences, managedFields, server-side apply.
 """
 
 from __future__ import annotations
