@@ -240,3 +240,31 @@ def test_create_with_a_resource_version_is_refused_like_upstream(core) -> None:
     assert "resourceVersion should not be set" in err.value.body
     created.metadata.resource_version = None
     assert core.create_node(created).metadata.uid != created.metadata.uid
+
+
+def test_delete_collection_with_a_selector(api: ApiServer, core) -> None:
+    for name, app in (("a", "web"), ("b", "web"), ("c", "db")):
+        body = {"metadata": {"name": name, "labels": {"app": app}}, "spec": {"containers": []}}
+        api.create("pods", body)
+    out = core.delete_collection_namespaced_pod("default", label_selector="app=web")
+    assert out.kind == "PodList"  # the deleted objects, as upstream (the client types a Status)
+    assert [p["metadata"]["name"] for p in api.list("pods")] == ["c"]
+    assert api.audit[-1].verb == "deletecollection"
+
+
+def test_dry_run_changes_nothing(api: ApiServer, core) -> None:
+    created = core.create_node(node("n1"), dry_run="All")
+    assert created.metadata.name == "n1" and api.list("nodes") == []
+    core.create_node(node("n1"))
+    rv = core.read_node("n1").metadata.resource_version
+    core.patch_node("n1", {"metadata": {"labels": {"a": "b"}}}, dry_run="All")
+    core.delete_node("n1", dry_run="All")
+    assert core.read_node("n1").metadata.resource_version == rv
+
+
+def test_namespaces_are_cluster_scoped_objects(core) -> None:
+    core.create_namespace({"metadata": {"name": "kubeos-system"}})
+    assert [n.metadata.name for n in core.list_namespace().items] == ["kubeos-system"]
+    with pytest.raises(ApiException) as err:
+        core.create_namespace({"metadata": {"name": "a.b"}})  # a DNS label, not a subdomain
+    assert err.value.status == 422

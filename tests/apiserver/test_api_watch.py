@@ -193,3 +193,21 @@ def test_server_stop_ends_open_streams() -> None:
     api.stop()
     assert done.wait(5), "the watch stream survived the server"
     assert time.monotonic() - began < 5
+
+
+def test_a_client_that_hangs_up_frees_its_watch(api: ApiServer) -> None:
+    import http.client
+
+    def handler_threads() -> int:
+        return sum(1 for t in threading.enumerate() if t.name.startswith("Thread-"))
+
+    before = handler_threads()
+    conn = http.client.HTTPConnection(api.host, api.port, timeout=5)
+    conn.request("GET", "/api/v1/nodes?watch=1&timeoutSeconds=60")
+    assert conn.getresponse().status == 200
+    assert handler_threads() == before + 1
+    conn.close()
+    deadline = time.monotonic() + 5
+    while handler_threads() > before and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert handler_threads() == before
