@@ -2,7 +2,12 @@
 
 import pytest
 
-from tests.support.fixtures import certs, disk_node, plugin_host_with_recorder  # noqa: F401
+from tests.support.fixtures import (  # noqa: F401
+    certs,
+    disk_node,
+    disk_tools,
+    plugin_host_with_recorder,
+)
 
 
 @pytest.fixture(autouse=True)

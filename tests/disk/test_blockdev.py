@@ -18,7 +18,7 @@ from tests.support.disk import TestNode, make_node, make_rootfs, partition_info,
 from tests.support.https import Certs, ImageServer
 from tests.support.plugins import RebootRecorder
 
-pytestmark = pytest.mark.root
+pytestmark = [pytest.mark.root, pytest.mark.usefixtures("disk_tools")]
 
 
 @pytest.fixture(autouse=True)

@@ -28,6 +28,8 @@ def kubeos_reboot(node, reason):
     return True
 """
 
+pytestmark = pytest.mark.usefixtures("disk_tools")
+
 
 def agent(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(

@@ -25,6 +25,8 @@ from tests.support.disk import (
 from tests.support.https import Certs, ImageServer
 from tests.support.plugins import RebootRecorder
 
+pytestmark = pytest.mark.usefixtures("disk_tools")
+
 
 def test_upgrade_reboot_check_rollback_reboot_check(
     tmp_path: Path, plugin_host_with_recorder: tuple[PluginHost, RebootRecorder], certs: Certs

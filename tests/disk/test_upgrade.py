@@ -34,6 +34,8 @@ from tests.support.plugins import RebootRecorder
 NEW = "KubeOS 1.0.1"
 FAST_RETRY = {"image_disk.backoff": "0.05", "image_disk.read_timeout": "5"}
 
+pytestmark = pytest.mark.usefixtures("disk_tools")
+
 
 @pytest.fixture
 def new_image(tmp_path: Path) -> Path:

@@ -1,6 +1,6 @@
 """pytest fixtures over the support helpers.
 
-Use them from a conftest.py by importing the names (certs, disk_node,
+Use them from a conftest.py by importing the names (certs, disk_node, disk_tools,
 plugin_host_with_recorder) from this module, with `# noqa: F401` on the import line.
 """
 
@@ -27,6 +27,12 @@ def require_disk_tools() -> None:
 def require_root() -> None:
     if os.geteuid() != 0:
         pytest.skip("needs root")
+
+
+@pytest.fixture
+def disk_tools() -> None:
+    """Use with `pytestmark = pytest.mark.usefixtures("disk_tools")` to skip without tools."""
+    require_disk_tools()
 
 
 @pytest.fixture(scope="session")
