@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ class ImageServer:
     names: NodeCerts = field(default_factory=NodeCerts)
     #: client common name -> bytes served instead of the real file (a corrupted copy).
     overrides: dict[str, bytes] = field(default_factory=dict)
+    #: client common name -> seconds to stall before answering (a slow link).
+    delays: dict[str, float] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (client CN, path)
 
     def __post_init__(self) -> None:
@@ -97,6 +100,7 @@ class ImageServer:
                 )
                 with server._lock:
                     server.requests.append((cn, self.path))
+                time.sleep(server.delays.get(cn, 0.0))
                 try:
                     data = server.overrides.get(cn)
                     path = server._file(self.path)

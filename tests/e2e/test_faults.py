@@ -7,6 +7,8 @@ from collections.abc import Callable
 
 import pytest
 
+from kubeos import __version__
+from kubeos.agent.osinstance import PHASE_RANK
 from kubeos.node import grubenv
 from kubeos.sim.cluster import IMAGE_PATH, NEW_VERSION, OLD_VERSION, EmbeddedCluster
 from tests.e2e.checks import ROLLOUT_TIMEOUT, assert_runs, events, node, os_status, osinstance
@@ -64,17 +66,21 @@ def test_agents_killed_mid_upgrade_resume_and_finish(
     to reboot; each restarted agent continues from the OSInstance status and its node ends
     upgraded, rebooted exactly once."""
     cluster = make_cluster(nodes=3)
+    cluster.images.delays["node-2"] = 1.0  # a slow link: node-2 is killed mid-download
     kill_at = {"node-1": "draining", "node-2": "fetching", "node-3": "rebooting"}
-    killed: dict[str, int] = {}
+    killed: dict[str, str] = {}
     done = threading.Event()
 
-    def due(items: list[dict]) -> list[str]:
-        return [
-            o["metadata"]["name"]
-            for o in items
-            if kill_at.get(o["metadata"]["name"]) == (o.get("status") or {}).get("phase")
-            and o["metadata"]["name"] not in killed
-        ]
+    def due(items: list[dict]) -> list[tuple[str, str]]:
+        # At the phase or, if the agent was quicker than this observer, later - never done.
+        found = []
+        for o in items:
+            name, phase = o["metadata"]["name"], (o.get("status") or {}).get("phase", "")
+            if name in killed or name not in kill_at or phase in ("", "done", "failed"):
+                continue
+            if PHASE_RANK[phase] >= PHASE_RANK[kill_at[name]]:
+                found.append((name, phase))
+        return found
 
     def killer() -> None:
         while len(killed) < len(kill_at) and not done.is_set():
@@ -82,9 +88,9 @@ def test_agents_killed_mid_upgrade_resume_and_finish(
                 names = cluster.api.wait_for("osinstances", due, timeout=1.0)
             except TimeoutError:
                 continue
-            for name in names:
+            for name, phase in names:
                 cluster.machines[name].kill_agent()
-                killed[name] = cluster.machines[name].boots
+                killed[name] = phase
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
@@ -96,10 +102,11 @@ def test_agents_killed_mid_upgrade_resume_and_finish(
         thread.join(timeout=5)
 
     assert set(killed) == set(kill_at), f"not every kill happened: {killed}"
+    assert killed["node-2"] == "fetching", "killed while its download was in flight"
     nodes = sorted(cluster.machines)
     assert_runs(cluster, nodes, NEW_VERSION, root="B")
     for name in nodes:
         assert cluster.machines[name].boots == 2, f"{name} rebooted exactly once"
         log = cluster.machines[name].log_path.read_text()
-        assert log.count("kubeos-agent 0.1.0 on node") >= 3, "started, restarted, rebooted"
+        assert log.count(f"kubeos-agent {__version__} on node") >= 3, "started, killed, rebooted"
     assert os_status(cluster)["nodes"]["failed"] == 0
