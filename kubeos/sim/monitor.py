@@ -38,6 +38,7 @@ class Snapshot:
     rows: tuple[NodeRow, ...]
     os_message: str = ""
     os_batch: tuple[str, ...] = ()
+    os_phase: str = ""  # the operator's OS status.phase (e.g. Progressing, Completed)
 
     @property
     def busy(self) -> frozenset[str]:
@@ -73,11 +74,12 @@ def take_snapshot(api: ApiServer, started: float, namespace: str) -> Snapshot:
                 reason=str(_get(osi, "status", "reason") or ""),
             )
         )
-    message, batch = "", ()
+    message, batch, phase = "", (), ""
     for os_obj in api.list("os", namespace):
         message = str(_get(os_obj, "status", "message") or message)
         batch = tuple(str(n) for n in _get(os_obj, "status", "batch") or ())
-    return Snapshot(time.monotonic() - started, tuple(rows), message, batch)
+        phase = str(_get(os_obj, "status", "phase") or phase)
+    return Snapshot(time.monotonic() - started, tuple(rows), message, batch, phase)
 
 
 def _natural(name: str) -> tuple[Any, ...]:

@@ -16,6 +16,8 @@ from kubeos.sim.display import make_display
 from kubeos.sim.monitor import Snapshot
 
 log = logging.getLogger(__name__)
+#: After the last node settles, how long to wait for the operator's OS status to agree.
+OS_STATUS_GRACE = 3.0
 
 
 @dataclass(frozen=True)
@@ -82,22 +84,32 @@ def _follow(
     targets = sorted(cluster.machines)
     deadline = time.monotonic() + opts.timeout
     snap: Snapshot | None = None
+    settled_at: float | None = None
     with make_display(lambda n: cluster.machines[n].booted_root, out) as display:
         while time.monotonic() < deadline:
             try:
                 snap = updates.get(timeout=0.5)
             except queue.Empty:
-                continue
-            display.update(snap)
-            if cluster.settled(snap, targets, NEW_VERSION):
-                took = time.monotonic() - started
+                snap = None
+            if snap is not None:
+                display.update(snap)
+                if settled_at is None and cluster.settled(snap, targets, NEW_VERSION):
+                    settled_at = time.monotonic()
+            # Done when every node is; give the operator a moment to say so on the OS too.
+            if settled_at is not None and (
+                (snap is not None and snap.os_phase == "Completed")
+                or time.monotonic() - settled_at > OS_STATUS_GRACE
+            ):
+                took = settled_at - started
                 return Outcome(
                     True,
                     took,
                     f"done: all {len(targets)} nodes run {NEW_VERSION} in {took:.1f}s"
                     f" ({len(cluster.reboots)} reboots)",
-                    snap,
+                    snap or cluster.monitor.latest(),
                 )
+            if snap is None:
+                continue
             failed = [r for r in snap.rows if r.phase == "failed"]
             if failed:
                 names = ", ".join(f"{r.node} ({r.reason})" for r in failed)
