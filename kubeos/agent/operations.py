@@ -28,19 +28,30 @@ from kubeos.agent.events import EventRecorder
 from kubeos.agent.osinstance import PHASE_RANK, Obj, OSInstanceStore, Progress, Superseded, Work
 from kubeos.configapply import apply_sysconfigs
 from kubeos.contracts import NodeContext
+from kubeos.contracts import Progress as ProgressCallback
 from kubeos.errors import KubeosError, ValidationFailed
 from kubeos.models.os import OSSpec, validate_spec
 from kubeos.models.osinstance import UPGRADE_FIELDS
 from kubeos.models.settings import SysConfigs
 from kubeos.node import bootcheck
 from kubeos.node import upgrade as node_upgrade
-from kubeos.node.layout import find_layout, other_label
+from kubeos.node.layout import DiskLayout, find_layout, other_label
 from kubeos.plugins import PluginHost
 
 log = logging.getLogger(__name__)
 TITLES = {"upgrade": "Upgrade", "rollback": "Rollback", "config": "Config"}
 #: Progress phases of the disk steps that mean bytes are being written to the target.
 INSTALL_STEPS = ("write", "install", "verify")
+
+
+class StepFailed(Exception):
+    """A step cannot complete: the reason goes into status, an Event and the log."""
+
+    def __init__(self, reason: str, *, cordoned: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        #: The node may be cordoned by this operation: uncordon it (U4, node states).
+        self.cordoned = cordoned
 
 
 @dataclass(frozen=True)
@@ -128,17 +139,27 @@ class Operations:
             if same and prog.phase == "configuring":
                 return self._configure_new_root(obj, work, prog)
             return self._switch_root(obj, work, prog)
+        except StepFailed as failure:
+            try:
+                return self._fail(work, failure)
+            except Superseded as exc:
+                log.info("%s: %s; re-reading", self.settings.node_name, exc)
+                self.superseded = True
+                return self.store.get() or obj
         except Superseded as exc:
             log.info("%s: %s; re-reading", self.settings.node_name, exc)
             self.superseded = True
             return self.store.get() or obj
 
-    def _fail(self, obj: Obj, work: Work, reason: str, *, cordoned: bool) -> Obj:
-        log.error("%s %s failed: %s", work.nodestatus, work.dispatch, reason)
-        if cordoned:
+    def _fail(self, work: Work, failure: StepFailed) -> Obj:
+        log.error("%s %s failed: %s", work.nodestatus, work.dispatch, failure.reason)
+        if failure.cordoned:
             self.drainer.uncordon()  # first: a crash after this still leaves it schedulable
-        obj = self.store.set_progress(obj, work.dispatch, phase="failed", reason=reason)
-        self.events.post(obj, f"{TITLES[work.nodestatus]}Failed", reason, warning=True)
+        current = self.store.get()
+        if current is None:
+            raise Superseded("the OSInstance was deleted")
+        obj = self.store.set_progress(current, work.dispatch, phase="failed", reason=failure.reason)
+        self.events.post(obj, f"{TITLES[work.nodestatus]}Failed", failure.reason, warning=True)
         return obj
 
     def _hand_back(self, obj: Obj, work: Work) -> Obj:
@@ -146,11 +167,11 @@ class Operations:
             self.drainer.uncordon()
         return self.store.finish(obj, work.dispatch)
 
-    def _spec(self, obj: Obj, work: Work, *, cordoned: bool) -> OSSpec | Obj:
+    def _spec(self, work: Work, *, cordoned: bool) -> OSSpec:
         try:
             return node_spec(work, self.host, self.settings.node_name)
         except ValidationFailed as exc:
-            return self._fail(obj, work, str(exc), cordoned=cordoned)
+            raise StepFailed(str(exc), cordoned=cordoned) from exc
 
     def _advance(self, obj: Obj, work: Work, phase: str, **fields: Any) -> Obj:
         """Record `phase` unless the record is already there or past it (a resumed step).
@@ -167,18 +188,14 @@ class Operations:
 
     # -- config (C1-C5) --------------------------------------------------------------
     def _configure(self, obj: Obj, work: Work) -> Obj:
-        spec = self._spec(obj, work, cordoned=False)
-        if not isinstance(spec, OSSpec):
-            return spec
+        spec = self._spec(work, cordoned=False)
         node = self.context()
         try:
             running = bootcheck.booted_version(node)
         except KubeosError as exc:
-            return self._fail(obj, work, str(exc), cordoned=False)
+            raise StepFailed(str(exc), cordoned=False) from exc
         if running != work.osversion:
-            return self._fail(
-                obj,
-                work,
+            raise StepFailed(
                 f"config is for {work.osversion!r} but the node runs {running!r};"
                 " nothing was configured [C1]",
                 cordoned=False,
@@ -187,9 +204,7 @@ class Operations:
         sysconfigs = spec.sysconfigs or SysConfigs()
         report = apply_sysconfigs(self.host, sysconfigs, node)
         if not report.ok:
-            return self._fail(
-                obj,
-                work,
+            raise StepFailed(
                 f"sysconfigs version {sysconfigs.version!r}: {report.failed};"
                 " settings before it stay applied [C5]",
                 cordoned=False,
@@ -206,20 +221,18 @@ class Operations:
     def _switch_root(self, obj: Obj, work: Work, prog: Progress) -> Obj:
         same = prog.dispatch == work.dispatch
         resumed = same and PHASE_RANK.get(prog.phase, 0) > 0
-        spec = self._spec(obj, work, cordoned=resumed)
-        if not isinstance(spec, OSSpec):
-            return spec
+        spec = self._spec(work, cordoned=resumed)
         try:
             layout = find_layout(self.context())
             running = bootcheck.booted_version(self.context())
         except KubeosError as exc:
-            return self._fail(obj, work, str(exc), cordoned=resumed)
+            raise StepFailed(str(exc), cordoned=resumed) from exc
         pinned = prog.pinnedcurrent if resumed and prog.pinnedcurrent in ("A", "B") else None
         pinned = pinned or layout.current
         if not resumed:
             refusal = self._refusal(work, layout, running)
             if refusal:
-                return self._fail(obj, work, refusal, cordoned=False)
+                raise StepFailed(refusal, cordoned=False)
             if work.nodestatus == "upgrade" and running == work.osversion:
                 log.info("node already runs %r: only the sysconfigs are due", running)
                 obj = self.store.set_progress(
@@ -234,10 +247,8 @@ class Operations:
                 DrainPolicy(force=spec.evictpodforce, timeout=self.settings.drain_timeout)
             )
         except DrainError as exc:
-            return self._fail(obj, work, f"drain: {exc}", cordoned=True)
-        obj, ok = self._apply_upgradeconfigs(obj, work, spec, prog, node)
-        if not ok:
-            return obj
+            raise StepFailed(f"drain: {exc}", cordoned=True) from exc
+        obj = self._apply_upgradeconfigs(obj, work, spec, prog, node)
         obj = self._advance(obj, work, "fetching")
         node.progress = self._installing_reporter(obj, work)
         try:
@@ -246,14 +257,14 @@ class Operations:
             else:
                 node_upgrade.rollback(self.host, node)
         except KubeosError as exc:
-            return self._fail(obj, work, str(exc), cordoned=True)
+            raise StepFailed(str(exc), cordoned=True) from exc
         finally:
             node.progress = None
         localstate.save(node, localstate.RebootRecord(work.dispatch, localstate.boot_id(node)))
         obj = self.store.set_progress(obj, work.dispatch, phase="rebooting")
         return self._reboot(obj, work, node)
 
-    def _refusal(self, work: Work, layout: Any, running: str) -> str:
+    def _refusal(self, work: Work, layout: DiskLayout, running: str) -> str:
         """G8: why this request may not start on this node ('' if it may)."""
         if work.nodestatus != "rollback":
             return ""
@@ -271,7 +282,7 @@ class Operations:
 
     def _apply_upgradeconfigs(
         self, obj: Obj, work: Work, spec: OSSpec, prog: Progress, node: NodeContext
-    ) -> tuple[Obj, bool]:
+    ) -> Obj:
         """U3: upgradeconfigs go on before the upgrade; record the version applied."""
         block = spec.upgradeconfigs or SysConfigs()
         already = prog.upgradeconfigs_version == block.version and block.version != ""
@@ -279,11 +290,12 @@ class Operations:
             report = apply_sysconfigs(self.host, block, node)
             if not report.ok:
                 reason = f"upgradeconfigs version {block.version!r}: {report.failed} [U3, C5]"
-                return self._fail(obj, work, reason, cordoned=True), False
-        obj = self.store.set_progress(obj, work.dispatch, upgradeconfigs={"version": block.version})
-        return obj, True
+                raise StepFailed(reason, cordoned=True)
+        return self.store.set_progress(
+            obj, work.dispatch, upgradeconfigs={"version": block.version}
+        )
 
-    def _installing_reporter(self, obj: Obj, work: Work) -> Any:
+    def _installing_reporter(self, obj: Obj, work: Work) -> ProgressCallback:
         """A progress callback that records phase `installing` once bytes hit the target."""
         written = False
 
@@ -301,7 +313,7 @@ class Operations:
         try:
             node_upgrade.reboot(self.host, node, reason)
         except KubeosError as exc:
-            return self._fail(obj, work, f"reboot: {exc}", cordoned=True)
+            raise StepFailed(f"reboot: {exc}", cordoned=True) from exc
         # A real node goes down now; until it does, do nothing that a reboot could cut.
         if self.stop.wait(self.settings.reboot_wait):
             return obj
@@ -328,9 +340,7 @@ class Operations:
         if not_yet:
             assert record is not None
             if record.attempts >= self.settings.max_reboot_attempts:
-                return self._fail(
-                    obj,
-                    work,
+                raise StepFailed(
                     f"the node did not restart after {record.attempts} reboot requests",
                     cordoned=True,
                 )
@@ -338,15 +348,13 @@ class Operations:
             localstate.save(node, replace(record, attempts=record.attempts + 1))
             return self._reboot(obj, work, node)
         if not check.ok:
-            return self._fail(obj, work, f"after the reboot: {check.reason} [U6]", cordoned=True)
+            raise StepFailed(f"after the reboot: {check.reason} [U6]", cordoned=True)
         obj = self.store.set_progress(obj, work.dispatch, phase="configuring", reason="")
         return self._configure_new_root(obj, work, Progress.of(obj))
 
     def _configure_new_root(self, obj: Obj, work: Work, prog: Progress) -> Obj:
         """U3: sysconfigs after the reboot, current/next still meaning the dispatch's (B3)."""
-        spec = self._spec(obj, work, cordoned=True)
-        if not isinstance(spec, OSSpec):
-            return spec
+        spec = self._spec(work, cordoned=True)
         node = self.context(prog.pinnedcurrent if prog.pinnedcurrent in ("A", "B") else None)
         sysconfigs = spec.sysconfigs or SysConfigs()
         if sysconfigs.configs:
@@ -356,7 +364,7 @@ class Operations:
                     f"sysconfigs version {sysconfigs.version!r} after the reboot:"
                     f" {report.failed} [U3, C5]"
                 )
-                return self._fail(obj, work, reason, cordoned=True)
+                raise StepFailed(reason, cordoned=True)
         obj = self.store.set_progress(
             obj, work.dispatch, phase="done", reason="", sysconfigs={"version": sysconfigs.version}
         )
