@@ -380,18 +380,23 @@ class ApiStore:
         namespace: str | None = None,
         timeout: float = 10.0,
     ) -> Any:
-        """Block until predicate(list of objects) is truthy; returns its value (tests, sim)."""
+        """Block until predicate(list of objects) is truthy; returns its value (tests, sim).
+
+        The predicate runs outside the store lock, so it may itself call the API over HTTP;
+        it is evaluated again after every write (and at least twice a second).
+        """
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                items, _ = self.list(rtype, namespace)
-                value = predicate(items)
-                if value:
-                    return value
+        while True:
+            items, rv = self.list(rtype, namespace)
+            value = predicate(items)
+            if value:
+                return value
+            with self._cond:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
                     raise TimeoutError(f"{rtype.key}: condition not met within {timeout}s")
-                self._cond.wait(min(remaining, 0.5))
+                if str(self._rv) == rv:
+                    self._cond.wait(min(remaining, 0.5))
 
     # -- internals -------------------------------------------------------------------------
 

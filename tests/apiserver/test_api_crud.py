@@ -268,3 +268,14 @@ def test_namespaces_are_cluster_scoped_objects(core) -> None:
     with pytest.raises(ApiException) as err:
         core.create_namespace({"metadata": {"name": "a.b"}})  # a DNS label, not a subdomain
     assert err.value.status == 422
+
+
+def test_wait_for_predicates_may_call_the_api_over_http(api: ApiServer, core) -> None:
+    """The predicate runs outside the store lock: an HTTP call inside cannot deadlock."""
+    import threading
+
+    threading.Timer(0.2, lambda: api.create("nodes", node("n1"))).start()
+    found = api.wait_for("nodes", lambda objs: objs and core.read_node("n1"), timeout=5)
+    assert found.metadata.name == "n1"
+    with pytest.raises(TimeoutError):
+        api.wait_for("nodes", lambda objs: len(objs) > 1, timeout=0.3)
