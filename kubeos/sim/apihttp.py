@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from kubeos.sim import apirest
+from kubeos.sim import apiopenapi, apirest
 from kubeos.sim.apiaudit import AuditLog, AuditRecord
 from kubeos.sim.apierrors import ApiError
 from kubeos.sim.apistore import ApiStore
@@ -189,6 +189,10 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self._send_json(200, {"kind": "APIVersions", "versions": ["v1"]})
         elif path.rstrip("/") == "/apis":
             self._send_json(200, apirest.discovery_groups())
+        elif path.rstrip("/") == "/openapi/v3":
+            self._send_json(200, apiopenapi.root())
+        elif path.startswith("/openapi/v3/"):
+            self._send_json(200, apiopenapi.gv_document(path[len("/openapi/v3/") :]))
         elif path.rstrip("/") == "/version":
             self._send_json(200, apirest.SERVER_VERSION)
         elif path.rstrip("/") in ("/healthz", "/readyz", "/livez"):

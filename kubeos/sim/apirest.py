@@ -189,6 +189,7 @@ def handle(
     """Run one non-watch request against the store: (HTTP code, JSON body)."""
     rtype, ns, name, sub = route.rtype, route.namespace, route.name, route.subresource
     dry_run = bool(query.get("dryRun"))
+    strict = (param(query, "fieldValidation") or "").lower() == "strict"
     if verb == "get":
         return 200, store.get(rtype, ns, name)
     if verb == "list":
@@ -205,14 +206,23 @@ def handle(
             "code": 201,
         }
     if verb == "create":
-        return 201, store.create(rtype, ns, body, dry_run=dry_run)
+        return 201, store.create(rtype, ns, body, dry_run=dry_run, strict=strict)
     if verb == "update":
-        return 200, store.replace(rtype, ns, name, body, subresource=sub or None, dry_run=dry_run)
+        return 200, store.replace(
+            rtype, ns, name, body, subresource=sub or None, dry_run=dry_run, strict=strict
+        )
     if verb == "patch":
         if body is None:
             raise ApiError(400, "a PATCH needs a body")
         return 200, store.patch(
-            rtype, ns, name, content_type, body, subresource=sub or None, dry_run=dry_run
+            rtype,
+            ns,
+            name,
+            content_type,
+            body,
+            subresource=sub or None,
+            dry_run=dry_run,
+            strict=strict,
         )
     options = body if isinstance(body, dict) else {}
     if verb == "delete":

@@ -68,15 +68,19 @@ def _field(base: str, part: str | int) -> str:
 # -- pruning and defaulting ---------------------------------------------------------------
 
 
-def prune_and_default(obj: Obj, schema: Mapping[str, Any]) -> Obj:
+def prune_and_default(obj: Obj, schema: Mapping[str, Any], dropped: list[str] | None = None) -> Obj:
     """A copy of `obj` without the fields the schema does not declare, defaults filled in;
-    non-nullable nulls are dropped first, as the server does before defaulting."""
+    non-nullable nulls are dropped first, as the server does before defaulting. The paths of
+    dropped unknown fields are appended to `dropped` (strict field validation reports them).
+    """
     out = copy.deepcopy(obj)
-    _walk(out, schema, root=True)
+    _walk(out, schema, "", dropped if dropped is not None else [], root=True)
     return out
 
 
-def _walk(value: Any, schema: Mapping[str, Any], root: bool = False) -> None:
+def _walk(
+    value: Any, schema: Mapping[str, Any], where: str, dropped: list[str], root: bool = False
+) -> None:
     if isinstance(value, dict):
         props = schema.get("properties") or {}
         extra = schema.get("additionalProperties")
@@ -91,18 +95,19 @@ def _walk(value: Any, schema: Mapping[str, Any], root: bool = False) -> None:
             if sub is None:
                 if not keep_unknown and extra is not True:
                     del value[key]
+                    dropped.append(_field(where, key))
                 continue
             if value[key] is None and not sub.get("nullable"):
                 del value[key]
                 continue
-            _walk(value[key], sub)
+            _walk(value[key], sub, _field(where, key), dropped)
         for key, sub in props.items():
             if key not in value and "default" in sub:
                 value[key] = copy.deepcopy(sub["default"])
-                _walk(value[key], sub)
+                _walk(value[key], sub, _field(where, key), dropped)
     elif isinstance(value, list) and isinstance(schema.get("items"), Mapping):
-        for item in value:
-            _walk(item, schema["items"])
+        for i, item in enumerate(value):
+            _walk(item, schema["items"], _field(where, i), dropped)
 
 
 # -- validation -----------------------------------------------------------------------------
@@ -383,8 +388,14 @@ def cel_errors(
 
 
 def check(
-    obj: Obj, schema: Mapping[str, Any], old: Obj | None = None
+    obj: Obj,
+    schema: Mapping[str, Any],
+    old: Obj | None = None,
+    dropped: list[str] | None = None,
 ) -> tuple[Obj, list[FieldError]]:
-    """Prune and default `obj`, then validate it; returns the stored form and the errors."""
-    stored = prune_and_default(obj, schema)
+    """Prune and default `obj`, then validate it; returns the stored form and the errors.
+
+    The paths of pruned unknown fields are appended to `dropped` when given.
+    """
+    stored = prune_and_default(obj, schema, dropped)
     return stored, validate(stored, schema) + cel_errors(stored, schema, old)

@@ -122,8 +122,15 @@ class ApiStore:
     # -- writing ---------------------------------------------------------------------------
 
     def create(
-        self, rtype: ResourceType, namespace: str, obj: Obj, *, dry_run: bool = False
+        self,
+        rtype: ResourceType,
+        namespace: str,
+        obj: Obj,
+        *,
+        dry_run: bool = False,
+        strict: bool = False,
     ) -> Obj:
+        """POST. `strict` is fieldValidation=Strict: unknown fields are a 400, not pruned."""
         if not isinstance(obj, dict):
             raise ApiError(400, "the request body must be a JSON object")
         obj = copy.deepcopy(obj)
@@ -151,7 +158,7 @@ class ApiStore:
             meta["generation"] = 1
             if rtype.namespaced:
                 meta["namespace"] = namespace
-            obj = self._admit(rtype, obj, None)
+            obj = self._admit(rtype, obj, None, strict)
             apivalidate.check_model(rtype, obj)
             if dry_run:
                 return obj
@@ -166,6 +173,7 @@ class ApiStore:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        strict: bool = False,
     ) -> Obj:
         """PUT: 409 when the body carries a resourceVersion that is not the stored one."""
         if not isinstance(obj, dict):
@@ -181,7 +189,7 @@ class ApiStore:
         apivalidate.check_namespace(rtype, namespace, dict(meta))
         with self._lock:
             current = self.get(rtype, namespace, name)
-            return self._update(rtype, current, copy.deepcopy(obj), subresource, dry_run)
+            return self._update(rtype, current, copy.deepcopy(obj), subresource, dry_run, strict)
 
     def patch(
         self,
@@ -193,6 +201,7 @@ class ApiStore:
         *,
         subresource: str | None = None,
         dry_run: bool = False,
+        strict: bool = False,
     ) -> Obj:
         """PATCH: merge, strategic merge (built-in types only) or JSON patch."""
         with self._lock:
@@ -225,7 +234,7 @@ class ApiStore:
                 raise ApiError(400, "a patch cannot change metadata.name")
             if rtype.namespaced and meta.get("namespace") != namespace:
                 raise ApiError(400, "a patch cannot change metadata.namespace")
-            return self._update(rtype, current, result, subresource, dry_run)
+            return self._update(rtype, current, result, subresource, dry_run, strict)
 
     def delete(
         self,
@@ -404,15 +413,26 @@ class ApiStore:
     def _ns(rtype: ResourceType, namespace: str | None) -> str:
         return (namespace or "") if rtype.namespaced else ""
 
-    def _admit(self, rtype: ResourceType, obj: Obj, old: Obj | None) -> Obj:
-        """For a custom resource whose CRD is stored: prune, default, validate (apischema)."""
+    def _admit(self, rtype: ResourceType, obj: Obj, old: Obj | None, strict: bool) -> Obj:
+        """For a custom resource whose CRD is stored: prune, default, validate (apischema).
+
+        Strict field validation refuses unknown fields with 400, like a real server (only
+        where a schema is known: built-in kinds are not checked for unknown fields).
+        """
         if not rtype.custom:
             return obj
         crd = self._objects.get(CRD_KEY, {}).get(("", f"{rtype.plural}.{rtype.group}"))
         schema = apischema.version_schema(crd, rtype.version) if crd else None
         if schema is None:
             return obj
-        stored, errors = apischema.check(obj, schema, old)
+        dropped: list[str] = []
+        stored, errors = apischema.check(obj, schema, old, dropped)
+        if strict and dropped:
+            raise ApiError(
+                400,
+                "strict decoding error: "
+                + ", ".join(f'unknown field "{path}"' for path in dropped),
+            )
         if errors:
             name = obj["metadata"].get("name", "")
             listed = str(errors[0]) if len(errors) == 1 else f"[{', '.join(map(str, errors))}]"
@@ -445,6 +465,7 @@ class ApiStore:
         new: Obj,
         subresource: str | None,
         dry_run: bool,
+        strict: bool = False,
     ) -> Obj:
         name = current["metadata"]["name"]
         namespace = current["metadata"].get("namespace", "")
@@ -485,7 +506,7 @@ class ApiStore:
                 meta.pop("namespace", None)
             result["kind"], result["apiVersion"] = rtype.kind, rtype.api_version
             apivalidate.validate_labels(rtype.kind, name, meta)
-        result = self._admit(rtype, result, current)
+        result = self._admit(rtype, result, current, strict)
         if subresource != "status":
             meta = result["metadata"]
             if _spec_part(rtype, result) != _spec_part(rtype, current):

@@ -27,6 +27,7 @@ from kubernetes import client
 
 from kubeos import API_VERSION, GROUP, NODE_SELECTOR_LABEL, VERSION, __version__
 from kubeos.kube.client import api_client
+from kubeos.node.osrelease import pretty_name
 from kubeos.sim import disks
 from kubeos.sim.apiserver import ApiServer
 from kubeos.sim.imageserver import ImageServer
@@ -157,7 +158,7 @@ class EmbeddedCluster:
             **extra,
         }
         kubelet = SimKubelet(self.api.api_client(user_agent=f"kubelet/{name}"), name, labels)
-        kubelet.register(OLD_VERSION)
+        kubelet.register(pretty_name(node.host_path("/etc/os-release").read_text()))
         machine = SimMachine(
             name=name,
             workdir=mdir,

@@ -22,6 +22,34 @@ def _phase(row: NodeRow) -> str:
     return row.phase or "-"
 
 
+class Batches:
+    """Numbers the operator's dispatch rounds: nodes dispatched close together form one.
+
+    The operator writes a batch as one OSInstance update per node, so they arrive as
+    separate changes; a gap of more than `gap` seconds starts a new batch.
+    """
+
+    def __init__(self, gap: float = 0.5) -> None:
+        self.gap = gap
+        self.of: dict[str, int] = {}  # node -> batch number (its latest dispatch)
+        self.count = 0
+        self._last_at = -1e9
+        self._busy: frozenset[str] = frozenset()
+
+    def update(self, snap: Snapshot) -> list[str]:
+        """Nodes newly dispatched in this snapshot (they join the current or a new batch)."""
+        busy = frozenset(r.node for r in snap.rows if r.nodestatus != "idle")
+        new = sorted(busy - self._busy, key=lambda n: [r.node for r in snap.rows].index(n))
+        self._busy = busy
+        if new:
+            if snap.at - self._last_at > self.gap:
+                self.count += 1
+            self._last_at = snap.at
+            for name in new:
+                self.of[name] = self.count
+        return new
+
+
 class PlainDisplay:
     """One line per node change (logs, CI, pipes)."""
 
@@ -30,6 +58,7 @@ class PlainDisplay:
         self.out = out
         self.last: dict[str, tuple[str, str, str, str]] = {}
         self.last_message = ""
+        self.batches = Batches()
 
     def __enter__(self) -> PlainDisplay:
         return self
@@ -38,6 +67,12 @@ class PlainDisplay:
         self.out.flush()
 
     def update(self, snap: Snapshot) -> None:
+        dispatched = self.batches.update(snap)
+        if dispatched:
+            print(
+                f"[{snap.at:6.1f}s] batch {self.batches.count}: dispatched {', '.join(dispatched)}",
+                file=self.out,
+            )
         for row in snap.rows:
             part = self.partition_of(row.node)
             state = (row.nodestatus, _phase(row), row.version, part)
@@ -64,6 +99,7 @@ class LiveDisplay:
         self.partition_of = partition_of
         self.console = console or Console()
         self.live = Live(console=self.console, auto_refresh=False, transient=False)
+        self.batches = Batches()
 
     def __enter__(self) -> LiveDisplay:
         self.live.__enter__()
@@ -73,14 +109,15 @@ class LiveDisplay:
         self.live.__exit__(None, None, None)
 
     def update(self, snap: Snapshot) -> None:
+        self.batches.update(snap)
         table = Table(title=f"kubeos rollout  ({snap.at:.1f}s)", title_justify="left")
-        for col in ("NODE", "NODESTATUS", "PHASE", "VERSION (osImage)", "ROOT", "READY"):
+        for col in ("NODE", "BATCH", "NODESTATUS", "PHASE", "VERSION (osImage)", "ROOT", "READY"):
             table.add_column(col)
-        batch = set(snap.os_batch)
         for row in snap.rows:
-            name = Text(row.node, style="bold" if row.node in batch else "")
+            busy = row.nodestatus != "idle"
             table.add_row(
-                name,
+                Text(row.node, style="bold" if busy else ""),
+                str(self.batches.of.get(row.node, "-")),
                 row.nodestatus,
                 Text(_phase(row), style=PHASE_STYLE.get(row.phase, "")),
                 row.version,
