@@ -41,6 +41,9 @@ NEW_VERSION = "KubeOS 1.0.1"
 IMAGE_PATH = "kubeos/update-1.0.1.img"
 OS_NAME = "os-sample"
 ADMIN_AGENT = f"kubectl/kubeos-sim-{__version__}"
+#: An agent dying this soon after its start counts as crash-looping: back off.
+CRASH_WINDOW = 5.0
+MAX_RESTART_DELAY = 10.0
 
 
 @dataclass
@@ -173,23 +176,39 @@ class EmbeddedCluster:
 
     # -- the machines' world: reboots and restarts -------------------------------------
     def _supervise(self) -> None:
+        """Carry out reboot requests; restart dead agents with a growing delay (CrashLoop)."""
         dead_since: dict[str, float] = {}
+        delay = dict.fromkeys(self.machines, self.config.restart_delay)
+        started = dict.fromkeys(self.machines, time.monotonic())
+        broken: set[str] = set()
         while not self._stop.wait(0.05):
             for name, machine in list(self.machines.items()):
+                if name in broken:
+                    continue
                 if machine.reboot_requested:
                     try:
                         version = machine.reboot()
                     except Exception:
-                        log.exception("%s: simulated reboot failed", name)
+                        log.exception("%s: the machine does not come back; it stays down", name)
+                        broken.add(name)
                         continue
                     self.reboots.append((time.monotonic(), name, version))
+                    started[name] = time.monotonic()
                     dead_since.pop(name, None)
                 elif not machine.agent_running and not self._stop.is_set():
                     since = dead_since.setdefault(name, time.monotonic())
-                    if time.monotonic() - since >= self.config.restart_delay:
-                        log.info("%s: agent is not running; restarting it", name)
-                        machine.start_agent()
-                        dead_since.pop(name, None)
+                    if time.monotonic() - since < delay[name]:
+                        continue
+                    crashed_early = time.monotonic() - started[name] < CRASH_WINDOW
+                    delay[name] = (
+                        min(delay[name] * 2, MAX_RESTART_DELAY)
+                        if crashed_early
+                        else self.config.restart_delay
+                    )
+                    log.info("%s: agent is not running; restarting it", name)
+                    machine.start_agent()
+                    started[name] = time.monotonic()
+                    dead_since.pop(name, None)
 
     def _run_operator(self) -> None:
         from kubeos.operator.service import Operator
