@@ -21,6 +21,8 @@ class AuditRecord(NamedTuple):
     subresource: str
     namespace: str
     name: str
+    #: The authenticated user ("" when the server requires no token).
+    user: str = ""
 
 
 @dataclass

@@ -8,6 +8,7 @@ import json
 import logging
 import select
 import socket
+import ssl
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,12 +17,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from kubeos.sim import apiopenapi, apirest
 from kubeos.sim.apiaudit import AuditLog, AuditRecord
+from kubeos.sim.apiauth import TokenAuthenticator
 from kubeos.sim.apierrors import ApiError
 from kubeos.sim.apistore import ApiStore
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 16 * 1024 * 1024
+#: Served without authentication, as a real server's default RBAC does.
+PUBLIC_PATHS = ("/healthz", "/readyz", "/livez", "/version")
+HANDSHAKE_TIMEOUT = 10.0
 
 
 class Backend(Protocol):
@@ -29,6 +34,7 @@ class Backend(Protocol):
 
     store: ApiStore
     audit_log: AuditLog
+    authenticator: TokenAuthenticator
     watch_timeout: float
     bookmark_interval: float
     stopping: bool
@@ -124,14 +130,27 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             self.rfile.readline(1024)  # the CRLF after each chunk
 
     def _alive(self) -> bool:
-        """False once the client hung up (checked while a watch waits for events)."""
+        """False once the client hung up (checked while a watch waits for events).
+
+        A watch client sends nothing after its request, so readable means closing; TLS
+        sockets cannot peek, so they read (and drop) what came.
+        """
+        conn = self.connection
         try:
-            readable, _, _ = select.select([self.connection], [], [], 0)
-            if readable:
-                return self.connection.recv(1, socket.MSG_PEEK) != b""
+            readable, _, _ = select.select([conn], [], [], 0)
+            if not readable:
+                return True
+            if not isinstance(conn, ssl.SSLSocket):
+                return conn.recv(1, socket.MSG_PEEK) != b""
+            conn.setblocking(False)
+            try:
+                return conn.recv(1) != b""
+            except (ssl.SSLWantReadError, BlockingIOError):
+                return True
+            finally:
+                conn.setblocking(True)
         except OSError:
             return False
-        return True
 
     # -- dispatch --------------------------------------------------------------------------
 
@@ -147,6 +166,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             return
         route = apirest.parse_route(url.path)
         try:
+            user = ""
+            if url.path.rstrip("/") not in PUBLIC_PATHS:
+                user = api.authenticator.authenticate(self.headers.get("Authorization"))
             if not isinstance(route, apirest.Route):
                 self._non_resource(method, url.path, route)
                 return
@@ -160,6 +182,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 route.subresource,
                 route.namespace,
                 route.name,
+                user,
             )
             api.audit_log.record(record)  # raises an injected fault
             if verb == "watch":
@@ -254,9 +277,12 @@ class ApiHttpServer(ThreadingHTTPServer):
     allow_reuse_address = True
     api: Backend
 
-    def __init__(self, address: tuple[str, int], backend: Backend) -> None:
+    def __init__(
+        self, address: tuple[str, int], backend: Backend, tls: ssl.SSLContext | None = None
+    ) -> None:
         super().__init__(address, ApiRequestHandler)
         self.api = backend
+        self.tls = tls
         self._lock = threading.Lock()
         self._connections: set[socket.socket] = set()
 
@@ -274,6 +300,26 @@ class ApiHttpServer(ThreadingHTTPServer):
         for conn in connections:
             with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        """Serve one connection; with TLS, the handshake happens here, in the connection's
+        own thread, bounded by HANDSHAKE_TIMEOUT (a silent client holds no listener)."""
+        if self.tls is None:
+            super().finish_request(request, client_address)
+            return
+        request.settimeout(HANDSHAKE_TIMEOUT)
+        try:
+            conn = self.tls.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError) as exc:
+            log.debug("TLS handshake with %s failed: %s", client_address, exc)
+            return
+        conn.settimeout(None)
+        try:
+            super().finish_request(conn, client_address)
+        finally:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """A client killed mid-request (an agent process in a crash test) is normal here."""

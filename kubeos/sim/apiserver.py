@@ -27,17 +27,20 @@ selectors, and brings aiohttp; the semantics are the bulk of the work either way
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
 from kubernetes import client
 
+from kubeos import fsutil
 from kubeos.sim.apiaudit import AuditLog, AuditRecord, Fault
+from kubeos.sim.apiauth import TlsMaterial, TokenAuthenticator
 from kubeos.sim.apierrors import ApiError
 from kubeos.sim.apihttp import ApiHttpServer
 from kubeos.sim.apiresources import resolve
@@ -51,7 +54,9 @@ class ApiServer:
 
     Thread-safe. `watch_timeout` bounds watches that send no timeoutSeconds;
     `bookmark_interval` paces BOOKMARK events for watches that allow them; `history_limit`
-    is how many events a watch can resume across before it gets 410 Gone.
+    is how many events a watch can resume across before it gets 410 Gone. `tls=True` serves
+    HTTPS with a throw-away CA (`ca_pem`, `ca_file`); `tokens` (token -> user name, or
+    `add_user` later) makes a bearer token mandatory and names the caller in the audit.
     """
 
     def __init__(
@@ -62,8 +67,13 @@ class ApiServer:
         history_limit: int = 10000,
         watch_timeout: float = 1800.0,
         bookmark_interval: float = 5.0,
+        tls: bool = False,
+        tokens: Mapping[str, str] | None = None,
     ) -> None:
         self.host, self.port = host, port
+        self.tls = tls
+        self.authenticator = TokenAuthenticator(tokens)
+        self._tls_material: TlsMaterial | None = None
         self.store = ApiStore(history_limit=history_limit)
         self.watch_timeout = watch_timeout
         self.bookmark_interval = bookmark_interval
@@ -77,7 +87,10 @@ class ApiServer:
     def start(self) -> ApiServer:
         if self._httpd is not None:
             raise RuntimeError("ApiServer already started")
-        self._httpd = ApiHttpServer((self.host, self.port), self)
+        if self.tls:
+            self._tls_material = TlsMaterial()
+        context = self._tls_material.context if self._tls_material else None
+        self._httpd = ApiHttpServer((self.host, self.port), self, context)
         self.port = self._httpd.server_address[1]
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -101,6 +114,8 @@ class ApiServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
         self._httpd = None
+        if self._tls_material is not None:
+            self._tls_material.cleanup()
 
     def __enter__(self) -> ApiServer:
         return self.start()
@@ -110,30 +125,61 @@ class ApiServer:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.port}"
+
+    @property
+    def ca_pem(self) -> bytes:
+        """The CA certificate (PEM) that signed the server's certificate (tls=True, started)."""
+        return self._material().ca_pem
+
+    @property
+    def ca_file(self) -> Path:
+        """A file with `ca_pem`, valid while the server runs."""
+        return self._material().ca_file
+
+    def _material(self) -> TlsMaterial:
+        if self._tls_material is None:
+            raise RuntimeError("no TLS material: construct with tls=True and start() first")
+        return self._tls_material
+
+    def add_user(self, user: str, token: str | None = None) -> str:
+        """Register a caller; returns its bearer token. From then on tokens are required."""
+        return self.authenticator.add(user, token)
 
     # -- clients ---------------------------------------------------------------------------
 
-    def api_client(self, user_agent: str = "kubeos-test/0") -> client.ApiClient:
-        """An official-client ApiClient pointed here; the user agent shows up in the audit."""
+    def api_client(
+        self, user_agent: str = "kubeos-test/0", token: str | None = None
+    ) -> client.ApiClient:
+        """An official-client ApiClient pointed here (trusting the CA with tls=True, sending
+        `token` as bearer token); the user agent shows up in the audit."""
         cfg = client.Configuration()
         cfg.host = self.url
+        if self.tls:
+            cfg.ssl_ca_cert = str(self.ca_file)
+        if token:
+            cfg.api_key = {"BearerToken": token}
+            cfg.api_key_prefix = {"BearerToken": "Bearer"}
         api = client.ApiClient(cfg)
         api.user_agent = user_agent
         return api
 
-    def write_kubeconfig(self, path: str | Path) -> Path:
-        """A kubeconfig for this server (for kubectl, or config.load_kube_config)."""
+    def write_kubeconfig(self, path: str | Path, token: str | None = None) -> Path:
+        """A kubeconfig for this server (kubectl, config.load_kube_config): the CA inline
+        with tls=True, `token` as the user's bearer token. A new file gets mode 0600."""
         path = Path(path)
+        cluster: Obj = {"server": self.url}
+        if self.tls:
+            cluster["certificate-authority-data"] = base64.b64encode(self.ca_pem).decode()
         cfg = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": "sim", "cluster": {"server": self.url}}],
-            "users": [{"name": "sim", "user": {}}],
+            "clusters": [{"name": "sim", "cluster": cluster}],
+            "users": [{"name": "sim", "user": {"token": token} if token else {}}],
             "contexts": [{"name": "sim", "context": {"cluster": "sim", "user": "sim"}}],
             "current-context": "sim",
         }
-        path.write_text(json.dumps(cfg, indent=2))  # JSON is valid YAML
+        fsutil.atomic_write(path, json.dumps(cfg, indent=2), default_mode=0o600)  # JSON is YAML
         return path
 
     # -- seeding and inspection (no HTTP, not audited) ------------------------------------
