@@ -85,8 +85,12 @@ class ApiServer:
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> ApiServer:
+        """Listen (again): after stop(), the same port, objects and history come back, which
+        is how a test takes the API away for a while (clients see connection errors)."""
         if self._httpd is not None:
             raise RuntimeError("ApiServer already started")
+        self.stopping = False
+        self.store.reopen()
         if self.tls:
             self._tls_material = TlsMaterial()
         context = self._tls_material.context if self._tls_material else None

@@ -178,8 +178,11 @@ class ApiStore:
         """PUT: 409 when the body carries a resourceVersion that is not the stored one."""
         if not isinstance(obj, dict):
             raise ApiError(400, "the request body must be a JSON object")
+        obj = copy.deepcopy(obj)
         apivalidate.check_type(rtype, obj)
         meta = obj.get("metadata") or {}
+        if not isinstance(meta, dict):
+            raise ApiError(400, "metadata must be an object")
         if meta.get("name") not in (None, name):
             raise ApiError(
                 400,
@@ -189,7 +192,7 @@ class ApiStore:
         apivalidate.check_namespace(rtype, namespace, dict(meta))
         with self._lock:
             current = self.get(rtype, namespace, name)
-            return self._update(rtype, current, copy.deepcopy(obj), subresource, dry_run, strict)
+            return self._update(rtype, current, obj, subresource, dry_run, strict)
 
     def patch(
         self,
@@ -295,10 +298,15 @@ class ApiStore:
             self._compacted = self._rv
 
     def close(self) -> None:
-        """Wake every watch and make it end."""
+        """Wake every watch and make it end (the server is stopping)."""
         with self._cond:
             self._closed = True
             self._cond.notify_all()
+
+    def reopen(self) -> None:
+        """Serve watches again after close(): the objects and history are kept."""
+        with self._cond:
+            self._closed = False
 
     # -- watching --------------------------------------------------------------------------
 

@@ -105,7 +105,17 @@ def check_namespace(rtype: ResourceType, namespace: str | None, meta: Obj) -> st
     return namespace
 
 
+#: Kinds whose names are path segments (RBAC: "system:controller:node-controller").
+PATH_SEGMENT_NAMED = frozenset({"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"})
+
+
 def check_name(rtype: ResourceType, name: str) -> None:
+    if rtype.kind in PATH_SEGMENT_NAMED:
+        if name in (".", "..") or "/" in name or "%" in name:
+            raise invalid(
+                rtype.kind, name, "metadata.name", "may not be '.', '..' or contain '/' or '%'"
+            )
+        return
     pattern = _DNS_LABEL if rtype.plural == "namespaces" else _DNS_SUBDOMAIN
     if len(name) > 253 or not pattern.match(name):
         raise invalid(

@@ -7,6 +7,7 @@ import http.client
 import json
 import threading
 
+import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
@@ -108,3 +109,44 @@ def test_concurrent_read_modify_write_loses_no_update(api: ApiServer) -> None:
         for e in watch.Watch().stream(core.list_node, resource_version=rv, timeout_seconds=1)
     ]
     assert len(seen) == writers * rounds and seen == sorted(seen)
+
+
+def test_an_outage_restart_keeps_port_objects_and_resumable_history() -> None:
+    """stop() then start(): clients see connection errors, then the same API again (G2)."""
+    import urllib3
+
+    from kubeos.kube.retry import retry_call
+
+    with ApiServer() as api:
+        core = client.CoreV1Api(api.api_client())
+        core.create_node(node("n1"))
+        rv = core.list_node().metadata.resource_version
+        url = api.url
+        api.stop()
+        cfg = client.Configuration()
+        cfg.host, cfg.retries = url, False
+        with pytest.raises(urllib3.exceptions.HTTPError):
+            client.CoreV1Api(client.ApiClient(cfg)).list_node()
+        threading.Timer(0.3, api.start).start()
+        out = retry_call(
+            lambda: client.CoreV1Api(client.ApiClient(cfg)).patch_node(
+                "n1", {"spec": {"unschedulable": True}}
+            ),
+            what="cordon across an outage",
+            base_delay=0.1,
+        )
+        assert api.url == url and out.spec.unschedulable is True
+        events = [
+            e["type"]
+            for e in watch.Watch().stream(core.list_node, resource_version=rv, timeout_seconds=1)
+        ]
+        assert events == ["MODIFIED"]
+
+
+def test_rbac_names_are_path_segments(api: ApiServer) -> None:
+    rbac = client.RbacAuthorizationV1Api(api.api_client())
+    role = {"metadata": {"name": "system:kubeos:agent"}, "rules": []}
+    assert rbac.create_cluster_role(role).metadata.name == "system:kubeos:agent"
+    with pytest.raises(ApiException) as err:
+        rbac.create_cluster_role({"metadata": {"name": "a/b"}, "rules": []})
+    assert err.value.status == 422
