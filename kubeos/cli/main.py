@@ -42,6 +42,10 @@ def simulate(
     timeinterval: Annotated[
         int, typer.Option(min=0, help="seconds between batches (the OS's timeinterval)")
     ] = 0,
+    fail_node: Annotated[
+        list[str] | None,
+        typer.Option(help="serve this node a corrupted image (it refuses it, D4); repeatable"),
+    ] = None,
     keep: Annotated[bool, typer.Option(help="keep the temp work dir afterwards")] = False,
     timeout: Annotated[float, typer.Option(help="give up after this many seconds")] = 300.0,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log the cluster")] = False,
@@ -50,11 +54,19 @@ def simulate(
 
     Each node has its own GPT disk-image file and host root, and runs the real agent with
     the real plugins; the new OS image comes from a local HTTPS server with mutual TLS.
-    Exits 0 when every node runs the new version, 1 on a failed node or a timeout.
+    Exits 0 when every node runs the new version, 1 when a node failed (after the others
+    finished) or on a timeout; a failed run keeps its work dir with the agents' logs.
     """
     from kubeos.sim.run import SimulateOptions
     from kubeos.sim.run import simulate as run_simulation
 
+    names = {f"node-{i}" for i in range(1, nodes + 1)}
+    for name in fail_node or ():
+        if name not in names:
+            raise typer.BadParameter(
+                f"{name!r} is not a node of this simulation (node-1 ... node-{nodes})",
+                param_hint="--fail-node",
+            )
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(threadName)s %(name)s: %(message)s",
@@ -70,6 +82,7 @@ def simulate(
             keep=keep,
             timeout=timeout,
             timeinterval=timeinterval,
+            fail_nodes=tuple(fail_node or ()),
         ),
         sys.stdout,
     )

@@ -189,7 +189,13 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 self._watch(route, query)
             else:
                 code, result = apirest.handle(
-                    api.store, verb, route, query, body, self._content_type()
+                    api.store,
+                    verb,
+                    route,
+                    query,
+                    body,
+                    self._content_type(),
+                    self.headers.get("Accept"),
                 )
                 self._send_json(code, result)
         except ApiError as err:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from kubeos.sim import apiresources
+from kubeos.sim import apiresources, apitable
 from kubeos.sim.apierrors import ApiError
 from kubeos.sim.apiresources import BY_PATH, RESOURCES, ResourceType
 from kubeos.sim.apiselectors import SelectorError, parse_field_selector, parse_label_selector
@@ -185,15 +185,26 @@ def handle(
     query: dict[str, list[str]],
     body: Any,
     content_type: str,
+    accept: str | None = None,
 ) -> tuple[int, Any]:
-    """Run one non-watch request against the store: (HTTP code, JSON body)."""
+    """Run one non-watch request against the store: (HTTP code, JSON body); reads answer
+    as a Table when the Accept header asks for one (kubectl get)."""
     rtype, ns, name, sub = route.rtype, route.namespace, route.name, route.subresource
     dry_run = bool(query.get("dryRun"))
     strict = (param(query, "fieldValidation") or "").lower() == "strict"
+    table_version = apitable.wanted(accept) if verb in ("get", "list") else None
     if verb == "get":
-        return 200, store.get(rtype, ns, name)
+        obj = store.get(rtype, ns, name)
+        if table_version:
+            return 200, as_table(store, table_version, rtype, [obj], obj["metadata"], query)
+        return 200, obj
     if verb == "list":
-        return 200, list_objects(store, rtype, ns, query)
+        listed = list_objects(store, rtype, ns, query)
+        if table_version:
+            return 200, as_table(
+                store, table_version, rtype, listed["items"], listed["metadata"], query
+            )
+        return 200, listed
     if verb == "create" and sub == "eviction":
         check_eviction_body(name, ns, body)
         if not dry_run:
@@ -246,6 +257,28 @@ def handle(
         ]
         return 200, list_body(rtype, deleted, store.resource_version)
     raise ApiError(405, f"verb {verb} is not supported")
+
+
+def as_table(
+    store: ApiStore,
+    api_version: str,
+    rtype: ResourceType,
+    items: list[Obj],
+    meta: Obj,
+    query: dict[str, list[str]],
+) -> Obj:
+    out = apitable.table(
+        api_version,
+        rtype,
+        items,
+        meta.get("resourceVersion", ""),
+        store.crd(rtype),
+        param(query, "includeObject"),
+    )
+    for key in ("continue", "remainingItemCount"):
+        if key in meta:
+            out["metadata"][key] = meta[key]
+    return out
 
 
 def list_objects(store: ApiStore, rtype: ResourceType, ns: str, query: dict[str, list[str]]) -> Obj:

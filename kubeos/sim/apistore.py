@@ -291,6 +291,14 @@ class ApiStore:
         with self._lock:
             return self._objects.get(rtype.key, {}).get((namespace, name))
 
+    def crd(self, rtype: ResourceType) -> Obj | None:
+        """The stored CustomResourceDefinition of a custom resource, if installed."""
+        if not rtype.custom:
+            return None
+        with self._lock:
+            crd = self._objects.get(CRD_KEY, {}).get(("", f"{rtype.plural}.{rtype.group}"))
+            return copy.deepcopy(crd) if crd else None
+
     def compact(self) -> None:
         """Forget the whole history, like an etcd compaction: older watches get 410."""
         with self._lock:
@@ -429,7 +437,7 @@ class ApiStore:
         """
         if not rtype.custom:
             return obj
-        crd = self._objects.get(CRD_KEY, {}).get(("", f"{rtype.plural}.{rtype.group}"))
+        crd = self.crd(rtype)
         schema = apischema.version_schema(crd, rtype.version) if crd else None
         if schema is None:
             return obj

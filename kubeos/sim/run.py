@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-from kubeos.sim.cluster import NEW_VERSION, ClusterConfig, EmbeddedCluster
+from kubeos.sim.cluster import IMAGE_PATH, NEW_VERSION, ClusterConfig, EmbeddedCluster
 from kubeos.sim.display import make_display
 from kubeos.sim.monitor import Snapshot
 
@@ -30,6 +30,8 @@ class SimulateOptions:
     keep: bool = False
     timeout: float = 300.0
     timeinterval: int = 0
+    #: nodes whose download is corrupted (they refuse the image: D4) - to watch a failure
+    fail_nodes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ def simulate(opts: SimulateOptions, out: TextIO) -> Outcome:
     """Build the cluster, apply the upgrade, show every change until done, failed or timeout."""
     workdir = opts.workdir or Path(tempfile.mkdtemp(prefix="kubeos-sim-"))
     started = time.monotonic()
+    outcome: Outcome | None = None
     try:
         print(
             f"kubeos simulate: {opts.nodes} nodes, maxunavailable={opts.maxunavailable},"
@@ -52,6 +55,10 @@ def simulate(opts: SimulateOptions, out: TextIO) -> Outcome:
             flush=True,
         )
         with EmbeddedCluster(workdir, ClusterConfig(nodes=opts.nodes)) as cluster:
+            for name in opts.fail_nodes:
+                if name not in cluster.machines:
+                    raise ValueError(f"--fail-node {name!r}: no such node (node-1 ...)")
+                cluster.images.corrupt_for(name, IMAGE_PATH)
             print(
                 f"cluster up in {time.monotonic() - started:.1f}s: API {cluster.api.url},"
                 f" image server {cluster.images.url('')} (mTLS), nodes run KubeOS 1.0.0 on root A;"
@@ -72,7 +79,8 @@ def simulate(opts: SimulateOptions, out: TextIO) -> Outcome:
                 print(f"agent logs: {workdir}/nodes/*/host/var/log/kubeos-agent.log", file=out)
             return outcome
     finally:
-        if not opts.keep and opts.workdir is None:
+        # A failed run keeps its work dir: the agents' logs are the evidence (G7).
+        if not opts.keep and opts.workdir is None and outcome is not None and outcome.ok:
             shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -93,30 +101,41 @@ def _follow(
                 snap = None
             if snap is not None:
                 display.update(snap)
-                if settled_at is None and cluster.settled(snap, targets, NEW_VERSION):
+                healthy = [r.node for r in snap.rows if r.phase != "failed"]
+                if settled_at is None and cluster.settled(snap, healthy, NEW_VERSION):
                     settled_at = time.monotonic()
             # Done when every node is; give the operator a moment to say so on the OS too.
             if settled_at is not None and (
-                (snap is not None and snap.os_phase == "Completed")
+                (snap is not None and snap.os_phase in ("Completed", "Failed"))
                 or time.monotonic() - settled_at > OS_STATUS_GRACE
             ):
-                took = settled_at - started
-                return Outcome(
-                    True,
-                    took,
-                    f"done: all {len(targets)} nodes run {NEW_VERSION} in {took:.1f}s"
-                    f" ({len(cluster.reboots)} reboots)",
-                    snap or cluster.monitor.latest(),
-                )
-            if snap is None:
-                continue
-            failed = [r for r in snap.rows if r.phase == "failed"]
-            if failed:
-                names = ", ".join(f"{r.node} ({r.reason})" for r in failed)
-                return Outcome(False, time.monotonic() - started, f"FAILED: {names}", snap)
+                return _outcome(cluster, targets, settled_at - started)
     return Outcome(
         False,
         time.monotonic() - started,
         f"TIMEOUT: not every node runs {NEW_VERSION} after {opts.timeout:g}s",
+        snap,
+    )
+
+
+def _outcome(cluster: EmbeddedCluster, targets: list[str], took: float) -> Outcome:
+    """Every node is either done or failed: say which."""
+    assert cluster.monitor is not None
+    snap = cluster.monitor.latest()
+    failed = [r for r in snap.rows if r.phase == "failed"]
+    if failed:
+        reasons = "; ".join(f"{r.node}: {r.reason}" for r in failed)
+        return Outcome(
+            False,
+            took,
+            f"FAILED: {len(failed)} of {len(targets)} nodes failed ({reasons});"
+            f" the others run {NEW_VERSION} after {took:.1f}s",
+            snap,
+        )
+    return Outcome(
+        True,
+        took,
+        f"done: all {len(targets)} nodes run {NEW_VERSION} in {took:.1f}s"
+        f" ({len(cluster.reboots)} reboots)",
         snap,
     )

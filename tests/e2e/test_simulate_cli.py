@@ -47,3 +47,15 @@ def test_simulate_exits_non_zero_on_timeout(tmp_path: Path) -> None:
     proc = simulate("--nodes", "1", "--timeout", "0.01", tmp_path=tmp_path)
     assert proc.returncode == 1
     assert "TIMEOUT" in proc.stdout
+
+
+def test_simulate_shows_a_failing_node_and_exits_one(tmp_path: Path) -> None:
+    """--fail-node: that node refuses its corrupted download (D4); the others finish."""
+    proc = simulate("--nodes", "3", "--fail-node", "node-2", tmp_path=tmp_path)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "FAILED: 1 of 3 nodes failed (node-2: spec.checksum" in proc.stdout
+    assert "the others run KubeOS 1.0.1" in proc.stdout
+    assert any(
+        "node-2" in line and "failed" in line and "reason:" in line
+        for line in proc.stdout.splitlines()
+    )
