@@ -249,3 +249,38 @@ def test_bad_checksum_refuses_the_image_and_keeps_the_boot_entry(env: AgentEnv) 
     assert env.node_obj()["spec"]["unschedulable"] is False
     assert env.osinstance()["spec"]["nodestatus"] == "upgrade"
     assert NODE in {e["involvedObject"]["name"] for e in env.api.list("events")}
+
+
+def test_grub_current_after_the_upgrade_still_means_the_dispatch_time_root(
+    env: AgentEnv,
+) -> None:
+    """B3: sysconfigs applied after the reboot into B resolve grub.cmdline.current against
+    A (current when dispatched) and grub.cmdline.next against B."""
+    env.agent().store.ensure()
+    env.dispatch(
+        env.upgrade_spec(
+            sysconfigs={
+                "version": "g1",
+                "configs": [
+                    {
+                        "model": "grub.cmdline.current",
+                        "contents": [{"key": "kubeos_old", "value": "1"}],
+                    },
+                    {
+                        "model": "grub.cmdline.next",
+                        "contents": [{"key": "kubeos_new", "value": "1"}],
+                    },
+                ],
+            }
+        )
+    )
+    env.run()
+    assert env.boot() == ("B", NEW)
+    env.run()
+    assert env.status()["phase"] == "done", env.status()
+    cfg = env.node.grub_cfg.read_text()
+    entry_a, entry_b = cfg.split("menuentry 'B'")
+    linux_a = next(line for line in entry_a.splitlines() if line.strip().startswith("linux"))
+    linux_b = next(line for line in entry_b.splitlines() if line.strip().startswith("linux"))
+    assert "kubeos_old=1" in linux_a and "kubeos_old" not in linux_b
+    assert "kubeos_new=1" in linux_b and "kubeos_new" not in linux_a
