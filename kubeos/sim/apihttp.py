@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from kubeos.sim import apiopenapi, apirest
+from kubeos.sim import apiopenapi, apirest, apitable
 from kubeos.sim.apiaudit import AuditLog, AuditRecord
 from kubeos.sim.apiauth import TokenAuthenticator
 from kubeos.sim.apierrors import ApiError
@@ -257,6 +257,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
             if apirest.flag(query, "allowWatchBookmarks")
             else None,
         )
+        table_version = apitable.wanted(self.headers.get("Accept"))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Transfer-Encoding", "chunked")
@@ -264,6 +265,14 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.wfile.flush()
         try:
             for event in events:
+                if table_version and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                    obj = event["object"]
+                    event = {
+                        "type": event["type"],
+                        "object": apirest.as_table(
+                            api.store, table_version, route.rtype, [obj], obj["metadata"], query
+                        ),
+                    }
                 line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
                 self.wfile.flush()

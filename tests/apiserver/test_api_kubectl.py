@@ -114,3 +114,14 @@ def test_cordon_and_label(api: ApiServer, kubectl) -> None:
     assert stored["spec"]["unschedulable"] is True
     assert stored["metadata"]["labels"]["upgrade.openeuler.org/node-selector"] == "edge"
     assert {(a.verb, a.resource) for a in api.audit} >= {("get", "nodes"), ("patch", "nodes")}
+
+
+def test_kubectl_get_prints_the_crd_columns(api: ApiServer, kubectl) -> None:
+    api.install_crds(*sorted((REPO / "deploy" / "crds").glob("*.yaml")))
+    api.create("osinstances", {"metadata": {"name": "n1"}, "spec": {"nodestatus": "upgrade"}})
+    header, row = kubectl("get", "osinstances").stdout.splitlines()[:2]
+    assert header.split()[:2] == ["NAME", "NODESTATUS"] and row.split()[:2] == ["n1", "upgrade"]
+    api.create("nodes", node("n2", unschedulable=True))
+    header, row = kubectl("get", "nodes").stdout.splitlines()[:2]
+    assert header.split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert row.split()[:3] == ["n2", "Unknown,SchedulingDisabled", "<none>"]
