@@ -36,6 +36,8 @@ PHASE_RANK = {
     "failed": 6,
 }
 OPERATIONS = ("upgrade", "rollback", "config")
+#: Answers worth repeating the same write for (G2); 409 means re-read instead.
+TRANSIENT = frozenset({429, 500, 502, 503, 504})
 Obj = dict[str, Any]
 
 
@@ -188,15 +190,19 @@ class OSInstanceStore:
             body = copy.deepcopy(current)
             if not change(body):
                 return current
+            replace = (
+                self.custom.replace_namespaced_custom_object_status
+                if status
+                else self.custom.replace_namespaced_custom_object
+            )
             try:
-                if status:
-                    written = self.custom.replace_namespaced_custom_object_status(
+                written = retry_call(
+                    lambda replace=replace, body=body: replace(
                         GROUP, VERSION, self.namespace, PLURAL, self.name, body
-                    )
-                else:
-                    written = self.custom.replace_namespaced_custom_object(
-                        GROUP, VERSION, self.namespace, PLURAL, self.name, body
-                    )
+                    ),
+                    what=f"write OSInstance {self.name}",
+                    retryable=TRANSIENT,  # a 409 is not retried blindly: re-read below
+                )
                 return dict(written)
             except ApiException as exc:
                 if exc.status == 404:

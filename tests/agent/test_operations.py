@@ -284,3 +284,22 @@ def test_grub_current_after_the_upgrade_still_means_the_dispatch_time_root(
     linux_b = next(line for line in entry_b.splitlines() if line.strip().startswith("linux"))
     assert "kubeos_old=1" in linux_a and "kubeos_old" not in linux_b
     assert "kubeos_new=1" in linux_b and "kubeos_new" not in linux_a
+
+
+def test_api_errors_and_conflicts_during_the_upgrade_lose_nothing(env: AgentEnv) -> None:
+    """G2: 503s on status writes are retried, a 409 (someone else wrote) is re-read; the
+    upgrade still ends done with exactly one reboot."""
+    env.agent().store.ensure()
+    env.dispatch(env.upgrade_spec())
+    env.api.inject_fault("update", "osinstances", 503, count=3, subresource="status")
+    env.api.inject_fault("update", "osinstances", 409, count=2, subresource="status")
+    env.run()
+    assert env.status()["phase"] == "rebooting"
+    env.boot()
+    env.api.inject_fault("update", "osinstances", 503, count=2)  # the hand-back (spec)
+    env.run()
+    assert env.status()["phase"] == "done"
+    assert env.osinstance()["spec"]["nodestatus"] == "idle"
+    assert len(env.reboots.requests) == 1
+    failed = [r for r in env.api.audit if r.resource == "osinstances" and r.verb == "update"]
+    assert len(failed) >= 7
