@@ -3,17 +3,20 @@
 No kube-apiserver binary can run here, so this speaks the Kubernetes REST API over real HTTP
 for the resources in `apiresources.RESOURCES`, well enough that the official `kubernetes`
 client (CoreV1Api, CustomObjectsApi, CoordinationV1Api, PolicyV1Api, EventsV1Api,
-kubernetes.watch.Watch) works against it unchanged: CRUD, status subresources,
+kubernetes.watch.Watch) and kubectl work against it unchanged: CRUD, status subresources,
 resourceVersion conflicts, merge / strategic merge / JSON patch, label and field selectors,
 chunked watch streams with resume and 410 Gone, and the pods/eviction subresource with
-PodDisruptionBudgets; writes the official client could not read back are refused (422), and
-custom resources whose CRD is installed are pruned, defaulted and validated (apischema). On
-top: fault injection (make the next N matching requests fail) and an audit log of every
-request in RBAC terms, from which the deployment's RBAC is derived.
+PodDisruptionBudgets. Writes the official client could not read back are refused (422);
+custom resources whose CRD is installed are pruned, defaulted and validated (schema + CEL).
+On top: fault injection (make the next N matching requests fail), an audit log of every
+request in RBAC terms (the deployment's RBAC is derived from it), optional HTTPS with bearer
+tokens, stop()/start() outages on the same port.
 
-Modules: apiserver (this facade), apihttp (HTTP framing, watch streaming), apirest (routes,
-verbs, paging, discovery), apistore (objects, versions, events, watch), apipatch,
-apiselectors, apischema, apieviction, apiaudit, apiresources (the resource table).
+Modules: apiserver (this facade), apihttp (HTTP framing, watch streaming, TLS), apirest
+(routes, verbs, paging, discovery), apistore (objects, versions, events, watch), apivalidate
+(admission checks), apischema (CRD schemas), apipatch, apiselectors, apieviction (PDBs),
+apitable (kubectl get columns), apiopenapi (/openapi/v3 for kubectl), apiauth (tokens,
+certificates), apiaudit (audit log, faults), apiresources (the resource table).
 
 Written on the standard library (ThreadingHTTPServer in a background thread) rather than on
 kmock: kmock lacks resourceVersion conflicts, PUT semantics, the status split and label
