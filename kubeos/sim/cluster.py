@@ -5,7 +5,7 @@ the operator runs in-process against the API stand-in over HTTP, each node's age
 its own process with its own plugin host and the real plugins, disks are GPT image files
 written by the real disk code, and the new OS image comes over mutual TLS.
 
-    with EmbeddedCluster(workdir, nodes=4) as cluster:
+    with EmbeddedCluster(workdir, ClusterConfig(nodes=4)) as cluster:
         cluster.apply_os(cluster.upgrade_spec(maxunavailable=2))
         cluster.wait_rollout(timeout=120)
 """
@@ -41,6 +41,8 @@ NEW_VERSION = "KubeOS 1.0.1"
 IMAGE_PATH = "kubeos/update-1.0.1.img"
 OS_NAME = "os-sample"
 ADMIN_AGENT = f"kubectl/kubeos-sim-{__version__}"
+#: The product's CRDs (schemas, CEL rules), when running from a source tree.
+CRD_DIR = Path(__file__).resolve().parents[2] / "deploy" / "crds"
 #: An agent dying this soon after its start counts as crash-looping: back off.
 CRASH_WINDOW = 5.0
 MAX_RESTART_DELAY = 10.0
@@ -89,6 +91,9 @@ class EmbeddedCluster:
         self.workdir.mkdir(parents=True, exist_ok=True)
         start_fork_server()
         self.api.start()
+        crds = sorted(CRD_DIR.glob("*.yaml")) if CRD_DIR.is_dir() else []
+        if crds:  # from a source tree: OS/OSInstance writes are validated and pruned
+            self.api.install_crds(*crds)
         self._admin = self.api.api_client(user_agent=ADMIN_AGENT)
         self._build_images()
         self.images.start()
