@@ -68,9 +68,12 @@ class AuditLog:
         self._faults: list[Fault] = []
 
     def record(self, rec: AuditRecord) -> None:
-        """Record the request, then raise the first matching fault that has runs left."""
         with self._lock:
             self._records.append(rec)
+
+    def raise_fault(self, rec: AuditRecord) -> None:
+        """Raise the first matching fault that has runs left (and use one run up)."""
+        with self._lock:
             fault = next((f for f in self._faults if f.matches(rec)), None)
             if fault is None:
                 return

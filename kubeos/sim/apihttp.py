@@ -39,6 +39,9 @@ class Backend(Protocol):
     bookmark_interval: float
     stopping: bool
 
+    def authorize(self, record: AuditRecord) -> None:
+        """Raise 403 when the caller may not do this."""
+
 
 class ApiRequestHandler(BaseHTTPRequestHandler):
     """One connection: HTTP/1.1 keep-alive, JSON bodies, chunked watch streams."""
@@ -184,7 +187,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
                 route.name,
                 user,
             )
-            api.audit_log.record(record)  # raises an injected fault
+            api.audit_log.record(record)
+            api.authorize(record)
+            api.audit_log.raise_fault(record)
             if verb == "watch":
                 self._watch(route, query)
             else:

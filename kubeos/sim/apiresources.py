@@ -144,6 +144,8 @@ BY_PATH: dict[tuple[str, str, str], ResourceType] = {
     (r.group, r.version, r.plural): r for r in RESOURCES
 }
 BY_KEY: dict[str, ResourceType] = {r.key: r for r in RESOURCES}
+#: (apiVersion, kind) -> ResourceType, for applying manifests
+BY_KIND: dict[tuple[str, str], ResourceType] = {(r.api_version, r.kind): r for r in RESOURCES}
 
 
 def resolve(name: str) -> ResourceType:

@@ -42,11 +42,12 @@ import yaml
 from kubernetes import client
 
 from kubeos import fsutil
+from kubeos.sim import apirbac
 from kubeos.sim.apiaudit import AuditLog, AuditRecord, Fault
 from kubeos.sim.apiauth import TlsMaterial, TokenAuthenticator
 from kubeos.sim.apierrors import ApiError
 from kubeos.sim.apihttp import ApiHttpServer
-from kubeos.sim.apiresources import resolve
+from kubeos.sim.apiresources import BY_KIND, ResourceType, resolve
 from kubeos.sim.apistore import ApiStore, Obj
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ class ApiServer:
     `bookmark_interval` paces BOOKMARK events for watches that allow them; `history_limit`
     is how many events a watch can resume across before it gets 410 Gone. `tls=True` serves
     HTTPS with a throw-away CA (`ca_pem`, `ca_file`); `tokens` (token -> user name, or
-    `add_user` later) makes a bearer token mandatory and names the caller in the audit.
+    `add_user` later) makes a bearer token mandatory and names the caller in the audit;
+    `authorize=True` then enforces the stored RBAC objects on those callers (apirbac).
     """
 
     def __init__(
@@ -72,9 +74,12 @@ class ApiServer:
         bookmark_interval: float = 5.0,
         tls: bool = False,
         tokens: Mapping[str, str] | None = None,
+        authorize: bool = False,
     ) -> None:
         self.host, self.port = host, port
         self.tls = tls
+        self.rbac = authorize
+        self._admins: set[str] = set()
         self.authenticator = TokenAuthenticator(tokens)
         self._tls_material: TlsMaterial | None = None
         self.store = ApiStore(history_limit=history_limit)
@@ -149,9 +154,29 @@ class ApiServer:
             raise RuntimeError("no TLS material: construct with tls=True and start() first")
         return self._tls_material
 
-    def add_user(self, user: str, token: str | None = None) -> str:
-        """Register a caller; returns its bearer token. From then on tokens are required."""
+    def add_user(self, user: str, token: str | None = None, *, admin: bool = False) -> str:
+        """Register a caller; returns its bearer token. From then on tokens are required.
+        An admin (like system:masters) is never refused by RBAC."""
+        if admin:
+            self._admins.add(user)
         return self.authenticator.add(user, token)
+
+    def authorize(self, record: AuditRecord) -> None:
+        """RBAC on an authenticated caller when authorize=True (called per request)."""
+        if not self.rbac or not record.user or record.user in self._admins:
+            return
+        stored = {
+            kind: self.store.list(resolve(f"{kind}.rbac.authorization.k8s.io"))[0]
+            for kind in ("roles", "clusterroles", "rolebindings", "clusterrolebindings")
+        }
+        if not apirbac.allowed(
+            record,
+            stored["roles"],
+            stored["clusterroles"],
+            stored["rolebindings"],
+            stored["clusterrolebindings"],
+        ):
+            raise apirbac.forbidden(record)
 
     # -- clients ---------------------------------------------------------------------------
 
@@ -203,6 +228,29 @@ class ApiServer:
         ns = namespace or meta.get("namespace") or "default"
         return self.store.create(rtype, ns if rtype.namespaced else "", {**obj, "metadata": meta})
 
+    def apply_manifests(self, *paths: str | Path) -> list[str]:
+        """Create or replace every object in these YAML files (multi-document), like
+        `kubectl apply` without the three-way merge; returns "Kind/name" of each.
+
+        CRDs go first, so custom resources in the same files are checked against them.
+        """
+        docs = [
+            (path, doc)
+            for path in paths
+            for doc in yaml.safe_load_all(Path(path).read_text())
+            if doc
+        ]
+        docs.sort(key=lambda item: item[1].get("kind") != "CustomResourceDefinition")
+        applied = []
+        for path, doc in docs:
+            rtype = BY_KIND.get((doc.get("apiVersion", ""), doc.get("kind", "")))
+            if rtype is None:
+                raise ValueError(
+                    f"{path}: {doc.get('apiVersion')} {doc.get('kind')} is not served here"
+                )
+            applied.append(f"{rtype.kind}/{self._upsert(rtype, doc)['metadata']['name']}")
+        return applied
+
     def install_crds(self, *paths: str | Path) -> list[str]:
         """Store the CustomResourceDefinitions in these YAML files (create or replace).
 
@@ -210,21 +258,23 @@ class ApiServer:
         against their schema and CEL rules on every write, as on a real server (apischema).
         """
         crds = resolve("customresourcedefinitions")
-        names = []
-        for path in paths:
-            for doc in yaml.safe_load_all(Path(path).read_text()):
-                if not doc or doc.get("kind") != "CustomResourceDefinition":
-                    continue
-                name = doc["metadata"]["name"]
-                try:
-                    current = self.store.get(crds, "", name)
-                except ApiError:
-                    self.store.create(crds, "", doc)
-                else:
-                    doc["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                    self.store.replace(crds, "", name, doc)
-                names.append(name)
-        return names
+        return [
+            self._upsert(crds, doc)["metadata"]["name"]
+            for path in paths
+            for doc in yaml.safe_load_all(Path(path).read_text())
+            if doc and doc.get("kind") == "CustomResourceDefinition"
+        ]
+
+    def _upsert(self, rtype: ResourceType, doc: Obj) -> Obj:
+        meta = doc.setdefault("metadata", {})
+        namespace = (meta.get("namespace") or "default") if rtype.namespaced else ""
+        try:
+            current = self.store.get(rtype, namespace, meta.get("name", ""))
+        except ApiError:
+            meta.pop("resourceVersion", None)
+            return self.store.create(rtype, namespace, doc)
+        meta["resourceVersion"] = current["metadata"]["resourceVersion"]
+        return self.store.replace(rtype, namespace, meta["name"], doc)
 
     def get(self, resource: str, name: str, namespace: str = "default") -> Obj:
         return self.store.get(resolve(resource), namespace, name)
