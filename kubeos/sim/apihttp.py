@@ -239,6 +239,11 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         else:
             raise ApiError(404, f"the server could not find the requested resource ({path})")
 
+    def _send_chunk(self, event: Any) -> None:
+        line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
+        self.wfile.flush()
+
     def _watch(self, route: apirest.Route, query: dict[str, list[str]]) -> None:
         api = self.server.api
         match = apirest.selector(route.rtype, query)
@@ -269,18 +274,22 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.flush()
         try:
-            for event in events:
-                if table_version and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
-                    obj = event["object"]
-                    event = {
-                        "type": event["type"],
-                        "object": apirest.as_table(
+            try:
+                for event in events:
+                    if table_version and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        obj = event["object"]
+                        table = apirest.as_table(
                             api.store, table_version, route.rtype, [obj], obj["metadata"], query
-                        ),
-                    }
-                line = json.dumps(event, separators=(",", ":")).encode() + b"\n"
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-                self.wfile.flush()
+                        )
+                        event = {"type": event["type"], "object": table}
+                    self._send_chunk(event)
+            except OSError:
+                raise
+            except Exception as exc:  # headers are out: end the stream with an ERROR event
+                log.exception("API stand-in: watch %s failed", self.path)
+                self._send_chunk(
+                    {"type": "ERROR", "object": ApiError(500, f"internal error: {exc}").status()}
+                )
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
         except OSError:
