@@ -110,3 +110,25 @@ def test_agents_killed_mid_upgrade_resume_and_finish(
         log = cluster.machines[name].log_path.read_text()
         assert log.count(f"kubeos-agent {__version__} on node") >= 3, "started, killed, rebooted"
     assert os_status(cluster)["nodes"]["failed"] == 0
+
+
+def test_failed_node_recovers_when_the_admin_applies_again(
+    make_cluster: Callable[..., EmbeddedCluster],
+) -> None:
+    """U7: after a failure the admin changes the OS and applies it again: the new
+    generation is a new dispatch, and the failed node now upgrades like the others."""
+    cluster = make_cluster(nodes=2)
+    assert cluster.monitor is not None
+    cluster.images.corrupt_for("node-2", IMAGE_PATH)
+    cluster.apply_os(cluster.upgrade_spec(maxunavailable=2))
+    cluster.monitor.wait(
+        lambda s: (row := s.row("node-2")) is not None and row.phase == "failed",
+        timeout=ROLLOUT_TIMEOUT,
+    )
+    first = osinstance(cluster, "node-2")["status"]["dispatch"]
+    cluster.images.overrides.clear()  # the image server is fixed
+    cluster.apply_os(cluster.upgrade_spec(maxunavailable=1))  # changed: a new generation
+    cluster.wait_rollout(NEW_VERSION, timeout=ROLLOUT_TIMEOUT)
+    assert_runs(cluster, ["node-1", "node-2"], NEW_VERSION, root="B")
+    assert osinstance(cluster, "node-2")["status"]["dispatch"] != first
+    assert cluster.machines["node-2"].boots == 2
