@@ -23,10 +23,12 @@ def _phase(row: NodeRow) -> str:
 
 
 class Batches:
-    """Numbers the operator's dispatch rounds: nodes dispatched close together form one.
+    """Numbers the operator's batches as the nodes get dispatched.
 
-    The operator writes a batch as one OSInstance update per node, so they arrive as
-    separate changes; a gap of more than `gap` seconds starts a new batch.
+    Serial mode (E2): the OS status names the current batch, whose nodes are dispatched
+    one after another. Parallel mode: the operator writes a batch as one OSInstance
+    update per node, so they arrive as separate changes; a gap of more than `gap`
+    seconds starts a new batch.
     """
 
     def __init__(self, gap: float = 0.5) -> None:
@@ -35,14 +37,24 @@ class Batches:
         self.count = 0
         self._last_at = -1e9
         self._busy: frozenset[str] = frozenset()
+        self._named: frozenset[str] = frozenset()  # the OS status's batch when it began
 
     def update(self, snap: Snapshot) -> list[str]:
         """Nodes newly dispatched in this snapshot (they join the current or a new batch)."""
         busy = frozenset(r.node for r in snap.rows if r.nodestatus != "idle")
         new = sorted(busy - self._busy, key=lambda n: [r.node for r in snap.rows].index(n))
         self._busy = busy
+        named = frozenset(snap.os_batch)
+        current = {n for n, b in self.of.items() if b == self.count}
+        if named and current and current <= named:
+            self._named = named  # the status now names the batch we are in
         if new:
-            if snap.at - self._last_at > self.gap:
+            if named:
+                starts = not set(new) <= self._named
+                self._named = named
+            else:
+                starts = snap.at - self._last_at > self.gap
+            if starts:
                 self.count += 1
             self._last_at = snap.at
             for name in new:
