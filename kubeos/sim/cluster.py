@@ -8,6 +8,9 @@ written by the real disk code, and the new OS image comes over mutual TLS.
     with EmbeddedCluster(workdir, ClusterConfig(nodes=4)) as cluster:
         cluster.apply_os(cluster.upgrade_spec(maxunavailable=2))
         cluster.wait_rollout(timeout=120)
+
+The agents are multiprocessing (fork server) children, so a script using this must keep
+its top level behind `if __name__ == "__main__":` (children import the main module).
 """
 
 from __future__ import annotations
