@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -30,18 +31,20 @@ class Fault:
     """Fail the next `remaining` requests matching verb/resource (and the optional filters).
 
     `resource` is a plural ("pods") or key ("events.events.k8s.io"); "*" matches any verb or
-    resource. subresource None matches any, "" only the main resource.
+    resource. subresource None matches any, "" only the main resource. `delay` seconds pass
+    before the answer; with status None the request then succeeds (a slow API server).
     """
 
     verb: str
     resource: str
-    status: int
+    status: int | None
     remaining: int = 1
     retry_after: float | None = None
     subresource: str | None = None
     namespace: str | None = None
     name: str | None = None
     message: str = "injected fault"
+    delay: float = 0.0
 
     def matches(self, rec: AuditRecord) -> bool:
         if self.remaining <= 0:
@@ -78,6 +81,10 @@ class AuditLog:
             if fault is None:
                 return
             fault.remaining -= 1
+        if fault.delay > 0:
+            time.sleep(fault.delay)
+        if fault.status is None:
+            return
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = str(math.ceil(fault.retry_after))  # whole seconds (RFC 9110)

@@ -343,10 +343,40 @@ class ApiServer:
         namespace: str | None = None,
         name: str | None = None,
         message: str = "injected fault",
+        delay: float = 0.0,
     ) -> Fault:
-        """Make the next `count` matching requests fail with `status` (G2 retry tests)."""
+        """Make the next `count` matching requests fail with `status` (G2 retry tests),
+        after `delay` seconds; `fault.remaining` counts down."""
         return self.audit_log.add_fault(
-            Fault(verb, resource, status, count, retry_after, subresource, namespace, name, message)
+            Fault(
+                verb,
+                resource,
+                status,
+                count,
+                retry_after,
+                subresource,
+                namespace,
+                name,
+                message,
+                delay,
+            )
+        )
+
+    def inject_delay(
+        self,
+        verb: str,
+        resource: str,
+        seconds: float,
+        *,
+        count: int = 1,
+        subresource: str | None = None,
+        namespace: str | None = None,
+        name: str | None = None,
+    ) -> Fault:
+        """Make the next `count` matching requests answer only after `seconds` (client
+        timeouts); they then succeed."""
+        return self.audit_log.add_fault(
+            Fault(verb, resource, None, count, None, subresource, namespace, name, "", seconds)
         )
 
     def clear_faults(self) -> None:

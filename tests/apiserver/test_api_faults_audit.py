@@ -128,3 +128,19 @@ def test_audit_records_every_request_in_rbac_terms(api: ApiServer, api_client) -
     ]
     api.clear_audit()
     assert api.audit == []
+
+
+def test_a_slow_api_trips_the_client_timeout_then_answers(api: ApiServer, core) -> None:
+    import urllib3
+
+    api.create("nodes", node("n1"))
+    api.inject_delay("get", "nodes", 1.0)
+    cfg = client.Configuration()
+    cfg.host, cfg.retries = api.url, False
+    with pytest.raises(urllib3.exceptions.ReadTimeoutError):
+        client.CoreV1Api(client.ApiClient(cfg)).read_node("n1", _request_timeout=0.2)
+    assert core.read_node("n1").metadata.name == "n1"  # the delay was used up
+    api.inject_fault("get", "nodes", 503, delay=0.2)
+    with pytest.raises(ApiException) as err:
+        core.read_node("n1")
+    assert err.value.status == 503
