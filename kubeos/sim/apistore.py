@@ -160,6 +160,7 @@ class ApiStore:
                 meta["namespace"] = namespace
             obj = self._admit(rtype, obj, None, strict)
             apivalidate.check_model(rtype, obj)
+            apivalidate.check_event(rtype, obj, namespace)
             if dry_run:
                 return obj
             return self._commit(rtype, namespace, name, "ADDED", obj, None)

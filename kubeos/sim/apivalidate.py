@@ -125,3 +125,25 @@ def check_name(rtype: ResourceType, name: str) -> None:
             "a lowercase RFC 1123 name must consist of lower case alphanumeric characters, "
             "'-' or '.', and must start and end with an alphanumeric character",
         )
+
+
+def check_event(rtype: ResourceType, obj: Obj, namespace: str) -> None:
+    """What a real server checks on a new Event: the referenced object's namespace must be
+    the event's (a cluster-scoped object's events go to "default"), and an events.k8s.io/v1
+    Event needs eventTime, type, reason, action and the reporting controller/instance."""
+    if rtype.kind != "Event":
+        return
+    name = (obj.get("metadata") or {}).get("name", "")
+    ref_field = "regarding" if rtype.group else "involvedObject"
+    ref_ns = (obj.get(ref_field) or {}).get("namespace") or ""
+    if (ref_ns and ref_ns != namespace) or (not ref_ns and namespace not in ("", "default")):
+        raise invalid("Event", name, f"{ref_field}.namespace", "does not match event.namespace")
+    if not rtype.group:
+        return
+    for field in ("eventTime", "reason", "action", "reportingController", "reportingInstance"):
+        if not obj.get(field):
+            raise invalid("Event", name, field, "Required value")
+    if obj.get("type") not in ("Normal", "Warning"):
+        raise invalid("Event", name, "type", f"has invalid value: {obj.get('type')}")
+    if len(obj.get("note") or "") > 1024:
+        raise invalid("Event", name, "note", "can have at most 1024 characters")

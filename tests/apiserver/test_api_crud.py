@@ -279,3 +279,41 @@ def test_wait_for_predicates_may_call_the_api_over_http(api: ApiServer, core) ->
     assert found.metadata.name == "n1"
     with pytest.raises(TimeoutError):
         api.wait_for("nodes", lambda objs: len(objs) > 1, timeout=0.3)
+
+
+def test_event_namespace_must_match_the_involved_object(core) -> None:
+    def event(ns: str, involved_ns: str | None) -> dict:
+        ref = {"kind": "OS", "name": "os-a"}
+        if involved_ns is not None:
+            ref["namespace"] = involved_ns
+        return {
+            "metadata": {"generateName": "os-a.", "namespace": ns},
+            "involvedObject": ref,
+            "reason": "Started",
+            "message": "m",
+        }
+
+    core.create_namespaced_event("ops", event("ops", "ops"))
+    core.create_namespaced_event("default", event("default", None))  # a Node's event
+    for ns, involved in (("ops", "other"), ("ops", None)):
+        with pytest.raises(ApiException) as err:
+            core.create_namespaced_event(ns, event(ns, involved))
+        assert err.value.status == 422
+        assert "involvedObject.namespace" in json.loads(err.value.body)["message"]
+
+
+def test_events_v1_need_their_required_fields(api_client) -> None:
+    events = client.EventsV1Api(api_client)
+    with pytest.raises(ApiException) as err:
+        events.create_namespaced_event(
+            "default",
+            {
+                "metadata": {"name": "e1"},
+                "eventTime": "2026-01-01T00:00:00.000000Z",
+                "reason": "Upgrade",
+                "type": "Normal",
+                "reportingController": "kubeos",
+                "reportingInstance": "op-1",
+            },
+        )
+    assert err.value.status == 422 and "action" in json.loads(err.value.body)["message"]
