@@ -190,16 +190,9 @@ class OSInstanceStore:
             body = copy.deepcopy(current)
             if not change(body):
                 return current
-            replace = (
-                self.custom.replace_namespaced_custom_object_status
-                if status
-                else self.custom.replace_namespaced_custom_object
-            )
             try:
                 written = retry_call(
-                    lambda replace=replace, body=body: replace(
-                        GROUP, VERSION, self.namespace, PLURAL, self.name, body
-                    ),
+                    lambda body=body: self._replace(body, status=status),
                     what=f"write OSInstance {self.name}",
                     retryable=TRANSIENT,  # a 409 is not retried blindly: re-read below
                 )
@@ -215,6 +208,16 @@ class OSInstanceStore:
                 raise Superseded("the OSInstance was deleted")
             current = fresh
         raise Superseded("the OSInstance keeps changing under us (20 conflicts in a row)")
+
+    def _replace(self, body: Obj, *, status: bool) -> Any:
+        """PUT the object (or its status subresource) carrying body's resourceVersion."""
+        if status:
+            return self.custom.replace_namespaced_custom_object_status(
+                GROUP, VERSION, self.namespace, PLURAL, self.name, body
+            )
+        return self.custom.replace_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, self.name, body
+        )
 
     def set_progress(self, obj: Obj, dispatch: str, **fields: Any) -> Obj:
         """Write status fields for `dispatch`, refusing to go back to an earlier phase.
