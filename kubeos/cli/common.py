@@ -43,3 +43,26 @@ def host() -> PluginHost:
         return get_host()
     except KubeosError as exc:
         raise fail(exc, code=3) from exc
+
+
+#: Help text of the `--extra` option wherever a command builds a NodeContext.
+EXTRA_HELP = (
+    "KEY=VALUE for a plugin (NodeContext.extras), repeatable: e.g. containerd.address=SOCK,"
+    " docker.host=unix:///run/docker.sock, image_disk.attempts=5"
+)
+
+
+def parse_extras(items: list[str] | None) -> dict[str, str]:
+    """`--extra KEY=VALUE` options as NodeContext.extras; a malformed one is a usage error.
+
+    Plugins read their own keys (containerd.address, docker.host, image_disk.*), so a
+    site or a third-party plugin gets settings without a new option in the core.
+    """
+    extras: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip()
+        if not sep or not key or any(ch.isspace() for ch in key):
+            raise fail(f"--extra {item!r}: must be KEY=VALUE with a non-empty KEY", code=2)
+        extras[key] = value
+    return extras

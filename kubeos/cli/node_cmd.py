@@ -17,7 +17,14 @@ from typing import Annotated
 
 import typer
 
-from kubeos.cli.common import fail, host, load_yaml_documents, setup_logging
+from kubeos.cli.common import (
+    EXTRA_HELP,
+    fail,
+    host,
+    load_yaml_documents,
+    parse_extras,
+    setup_logging,
+)
 from kubeos.contracts import NodeContext, Progress
 from kubeos.errors import KubeosError, ValidationFailed
 from kubeos.models.os import OS, parse_os
@@ -42,6 +49,7 @@ NoReboot = Annotated[
     bool, typer.Option("--no-reboot", help="switch the boot entry but do not reboot")
 ]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")]
+Extras = Annotated[list[str] | None, typer.Option("--extra", help=EXTRA_HELP)]
 
 
 def _load_os(file: Path, opstype: str) -> OS:
@@ -98,12 +106,16 @@ def _progress() -> Iterator[Progress]:
         yield update
 
 
-def _node(host_root: Path, disk: Path | None, work_dir: Path | None) -> NodeContext:
+def _node(
+    host_root: Path, disk: Path | None, work_dir: Path | None, extras: list[str] | None = None
+) -> NodeContext:
     if not host_root.is_dir():
         raise fail(f"--host-root {host_root} is not a directory", code=2)
     if disk is not None and not disk.exists():
         raise fail(f"--disk {disk} does not exist", code=2)
-    return NodeContext(host_root=host_root, disk=disk, work_dir=work_dir)
+    return NodeContext(
+        host_root=host_root, disk=disk, work_dir=work_dir, extras=parse_extras(extras)
+    )
 
 
 def _reboot(node: NodeContext, no_reboot: bool, reason: str) -> None:
@@ -122,12 +134,13 @@ def upgrade(
     disk: Disk = None,
     work_dir: WorkDir = None,
     no_reboot: NoReboot = False,
+    extra: Extras = None,
     verbose: Verbose = False,
 ) -> None:
     """Upgrade this node: fetch, verify, write the inactive root, switch boot, reboot."""
     setup_logging(verbose)
     os_ = _load_os(file, "upgrade")
-    node = _node(host_root, disk, work_dir)
+    node = _node(host_root, disk, work_dir, extra)
     try:
         with _progress() as progress:
             node.progress = progress

@@ -198,3 +198,25 @@ def test_progress_bar_on_a_terminal(
     assert "download" in screen and "MiB" in screen and "/s" in screen
     assert "━" in screen  # the bar itself
     assert b"upgraded: root B" in out
+
+
+def test_extra_options_reach_the_plugins_and_malformed_ones_are_refused(
+    tmp_path: Path, disk_node: TestNode, served: dict[str, object]
+) -> None:
+    before = grubenv_bytes(disk_node.node)
+    f = os_file(tmp_path / "os.yaml", served)
+    res = agent("upgrade", "-f", str(f), *node_args(disk_node), "--extra", "no-equals-sign")
+    assert res.returncode == 2 and "--extra 'no-equals-sign'" in res.stderr
+    # image_disk reads its retry policy from the extras: a bad value names them.
+    res = agent(
+        "upgrade", "-f", str(f), *node_args(disk_node), "--no-reboot",
+        "--extra", "image_disk.attempts=many",
+    )  # fmt: skip
+    assert res.returncode == 1 and "image_disk.*" in res.stderr
+    assert grubenv_bytes(disk_node.node) == before
+    res = agent(
+        "upgrade", "-f", str(f), *node_args(disk_node), "--no-reboot",
+        "--extra", "image_disk.attempts=2",
+    )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert disk_node.saved_entry() == "B"
