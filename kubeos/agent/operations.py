@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +66,8 @@ class AgentSettings:
     #: How long to wait for the machine to go down after the reboot was requested.
     reboot_wait: float = 600.0
     max_reboot_attempts: int = 3
+    #: Site settings for plugins (`--extra KEY=VALUE`), copied into every NodeContext.
+    extras: Mapping[str, str] = field(default_factory=dict)
 
 
 def node_spec(work: Work, host: PluginHost, name: str) -> OSSpec:
@@ -117,6 +119,7 @@ class Operations:
             work_dir=s.work_dir,
             pinned_current=pinned or None,
             node_name=s.node_name,
+            extras=dict(s.extras),
         )
 
     # -- dispatching -----------------------------------------------------------------

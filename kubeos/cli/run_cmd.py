@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from kubeos.cli.common import host, setup_logging
+from kubeos.cli.common import EXTRA_HELP, host, parse_extras, setup_logging
 
 
 def register(app: typer.Typer) -> None:
@@ -42,6 +42,7 @@ def register(app: typer.Typer) -> None:
         drain_timeout: Annotated[
             float, typer.Option(help="seconds a PodDisruptionBudget may block the drain")
         ] = 300.0,
+        extra: Annotated[list[str] | None, typer.Option("--extra", help=EXTRA_HELP)] = None,
         verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
     ) -> None:
         """Watch this node's OSInstance and upgrade, roll back or configure the node."""
@@ -56,6 +57,7 @@ def register(app: typer.Typer) -> None:
             proc_sys=proc_sys or Path("/proc/sys"),
             disk=disk,
             drain_timeout=drain_timeout,
+            extras=parse_extras(extra),
         )
         if server and kubeconfig:
             raise typer.BadParameter("give --kubeconfig or --server, not both")

@@ -303,3 +303,14 @@ def test_api_errors_and_conflicts_during_the_upgrade_lose_nothing(env: AgentEnv)
     assert len(env.reboots.requests) == 1
     failed = [r for r in env.api.audit if r.resource == "osinstances" and r.verb == "update"]
     assert len(failed) >= 7
+
+
+def test_site_extras_reach_the_image_plugin(env: AgentEnv) -> None:
+    """`kubeos-agent run --extra K=V` settings arrive in every NodeContext the plugins see:
+    image_disk reads its retry policy there, and a bad value fails the step by name."""
+    env.agent().store.ensure()
+    env.dispatch(env.upgrade_spec())
+    env.run(env.agent(extras={"image_disk.attempts": "many"}))
+    st = env.status()
+    assert st["phase"] == "failed" and "image_disk.*" in st["reason"]
+    assert grubenv.saved_entry(env.node) == "A"
