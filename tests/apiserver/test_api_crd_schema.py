@@ -12,8 +12,8 @@ import pytest
 import yaml
 from kubernetes.client.exceptions import ApiException
 
-from kubeos.sim import apischema
 from kubeos.sim.apiserver import ApiServer
+from kubeos.sim.apiserver import schema as apischema
 from tests.apiserver.conftest import GROUP, VERSION, osinstance
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kubeos.sim.apipatch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kubeos.sim.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 
 # RFC 7386 appendix A: (target, patch, result)
 RFC7386 = [

@@ -11,9 +11,9 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubeos.sim import apirbac
-from kubeos.sim.apiaudit import AuditRecord
 from kubeos.sim.apiserver import ApiServer
+from kubeos.sim.apiserver import rbac as apirbac
+from kubeos.sim.apiserver.audit import AuditRecord
 from tests.apiserver.conftest import GROUP, VERSION, node, osinstance, pod
 
 REPO = Path(__file__).resolve().parents[2]

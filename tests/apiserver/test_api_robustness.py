@@ -11,8 +11,8 @@ import pytest
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from kubeos.sim import apihttp
 from kubeos.sim.apiserver import ApiServer
+from kubeos.sim.apiserver import transport as apihttp
 from tests.apiserver.conftest import node
 
 

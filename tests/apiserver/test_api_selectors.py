@@ -6,8 +6,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from kubeos.sim.apiselectors import SelectorError, parse_label_selector
 from kubeos.sim.apiserver import ApiServer
+from kubeos.sim.apiserver.selectors import SelectorError, parse_label_selector
 from tests.apiserver.conftest import node, pod
 
 SEL = "upgrade.openeuler.org/node-selector"

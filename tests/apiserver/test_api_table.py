@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kubeos.sim import apitable
 from kubeos.sim.apiserver import ApiServer
+from kubeos.sim.apiserver import table as apitable
 from tests.apiserver.conftest import node
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from kubeos.sim import apiresources, apitable
-from kubeos.sim.apierrors import ApiError
-from kubeos.sim.apiresources import BY_PATH, RESOURCES, ResourceType
-from kubeos.sim.apiselectors import SelectorError, parse_field_selector, parse_label_selector
-from kubeos.sim.apistore import ApiStore, Obj
+from kubeos.sim.apiserver import resources as apiresources
+from kubeos.sim.apiserver import table as apitable
+from kubeos.sim.apiserver.errors import ApiError
+from kubeos.sim.apiserver.resources import BY_PATH, RESOURCES, ResourceType
+from kubeos.sim.apiserver.selectors import SelectorError, parse_field_selector, parse_label_selector
+from kubeos.sim.apiserver.store import ApiStore, Obj
 
 SERVER_VERSION = {
     "major": "1",

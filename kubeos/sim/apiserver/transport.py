@@ -1,5 +1,5 @@
 """The HTTP layer of the API stand-in: framing, bodies, watch streaming, connection
-lifecycle. What a request means is apirest's job; who asked is recorded in the audit log."""
+lifecycle. What a request means is rest.py's job; who asked is recorded in the audit log."""
 
 from __future__ import annotations
 
@@ -15,11 +15,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
 
-from kubeos.sim import apiopenapi, apirest, apitable
-from kubeos.sim.apiaudit import AuditLog, AuditRecord
-from kubeos.sim.apiauth import TokenAuthenticator
-from kubeos.sim.apierrors import ApiError
-from kubeos.sim.apistore import ApiStore
+from kubeos.sim.apiserver import openapi as apiopenapi
+from kubeos.sim.apiserver import rest as apirest
+from kubeos.sim.apiserver import table as apitable
+from kubeos.sim.apiserver.audit import AuditLog, AuditRecord
+from kubeos.sim.apiserver.auth import TokenAuthenticator
+from kubeos.sim.apiserver.errors import ApiError
+from kubeos.sim.apiserver.store import ApiStore
 
 log = logging.getLogger(__name__)
 

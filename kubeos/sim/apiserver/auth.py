@@ -16,7 +16,7 @@ import threading
 from collections.abc import Mapping
 from pathlib import Path
 
-from kubeos.sim.apierrors import ApiError
+from kubeos.sim.apiserver.errors import ApiError
 
 ANONYMOUS = "system:anonymous"
 

@@ -1,32 +1,5 @@
-"""An in-process Kubernetes API server stand-in for tests and the embedded simulation.
+"""`ApiServer`: the facade that starts the stand-in and seeds, inspects and faults it."""
 
-No kube-apiserver binary can run here, so this speaks the Kubernetes REST API over real HTTP
-for the resources in `apiresources.RESOURCES`, well enough that the official `kubernetes`
-client (CoreV1Api, CustomObjectsApi, CoordinationV1Api, PolicyV1Api, EventsV1Api,
-kubernetes.watch.Watch) and kubectl work against it unchanged: CRUD, status subresources,
-resourceVersion conflicts, merge / strategic merge / JSON patch, label and field selectors,
-chunked watch streams with resume and 410 Gone, and the pods/eviction subresource with
-PodDisruptionBudgets. Writes the official client could not read back are refused (422);
-custom resources whose CRD is installed are pruned, defaulted and validated (schema + CEL).
-On top: fault injection (make the next N matching requests fail), an audit log of every
-request in RBAC terms (the deployment's RBAC is derived from it), optional HTTPS with bearer
-tokens, stop()/start() outages on the same port.
-
-Modules: apiserver (this facade), apihttp (HTTP framing, watch streaming, TLS), apirest
-(routes, verbs, paging, discovery), apistore (objects, versions, events, watch), apivalidate
-(admission checks), apischema (CRD schemas), apipatch, apiselectors, apieviction (PDBs),
-apitable (kubectl get columns), apiopenapi (/openapi/v3 for kubectl), apiauth (tokens,
-certificates), apiaudit (audit log, faults), apiresources (the resource table).
-
-Written on the standard library (ThreadingHTTPServer in a background thread) rather than on
-kmock: kmock lacks resourceVersion conflicts, PUT semantics, the status split and label
-selectors, and brings aiohttp; the semantics are the bulk of the work either way.
-
-    with ApiServer() as api:
-        api.create("nodes", {"metadata": {"name": "n1"}})
-        core = kubernetes.client.CoreV1Api(api.api_client(user_agent="kubeos-agent/0.1"))
-        core.list_node(label_selector="role=worker")
-"""
 
 from __future__ import annotations
 
@@ -42,13 +15,13 @@ import yaml
 from kubernetes import client
 
 from kubeos import fsutil
-from kubeos.sim import apirbac
-from kubeos.sim.apiaudit import AuditLog, AuditRecord, Fault
-from kubeos.sim.apiauth import TlsMaterial, TokenAuthenticator
-from kubeos.sim.apierrors import ApiError
-from kubeos.sim.apihttp import ApiHttpServer
-from kubeos.sim.apiresources import BY_KIND, ResourceType, resolve
-from kubeos.sim.apistore import ApiStore, Obj
+from kubeos.sim.apiserver import rbac as apirbac
+from kubeos.sim.apiserver.audit import AuditLog, AuditRecord, Fault
+from kubeos.sim.apiserver.auth import TlsMaterial, TokenAuthenticator
+from kubeos.sim.apiserver.errors import ApiError
+from kubeos.sim.apiserver.resources import BY_KIND, ResourceType, resolve
+from kubeos.sim.apiserver.store import ApiStore, Obj
+from kubeos.sim.apiserver.transport import ApiHttpServer
 
 log = logging.getLogger(__name__)
 

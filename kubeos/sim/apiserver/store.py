@@ -29,10 +29,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeos.sim import apieviction, apischema, apivalidate
-from kubeos.sim.apierrors import ApiError, already_exists, conflict, invalid, not_found
-from kubeos.sim.apipatch import PatchError, json_patch, merge_patch, strategic_merge_patch
-from kubeos.sim.apiresources import RESOURCES, ResourceType, resolve
+from kubeos.sim.apiserver import eviction as apieviction
+from kubeos.sim.apiserver import schema as apischema
+from kubeos.sim.apiserver import validate as apivalidate
+from kubeos.sim.apiserver.errors import ApiError, already_exists, conflict, invalid, not_found
+from kubeos.sim.apiserver.patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from kubeos.sim.apiserver.resources import RESOURCES, ResourceType, resolve
 
 Obj = dict[str, Any]
 ObjectFilter = Callable[[Obj], bool]

@@ -16,8 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from kubeos.sim.apiaudit import AuditRecord
-from kubeos.sim.apierrors import ApiError
+from kubeos.sim.apiserver.audit import AuditRecord
+from kubeos.sim.apiserver.errors import ApiError
 
 Obj = dict[str, Any]
 SA_PREFIX = "system:serviceaccount:"

@@ -12,8 +12,8 @@ import hashlib
 import json
 from typing import Any
 
-from kubeos.sim.apierrors import ApiError
-from kubeos.sim.apiresources import RESOURCES, ResourceType, groups
+from kubeos.sim.apiserver.errors import ApiError
+from kubeos.sim.apiserver.resources import RESOURCES, ResourceType, groups
 
 Obj = dict[str, Any]
 _QUERY = {"in": "query", "schema": {"type": "string"}, "uniqueItems": True}

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from kubeos.sim.apiresources import ResourceType
+from kubeos.sim.apiserver.resources import ResourceType
 
 Obj = dict[str, Any]
 Column = tuple[Obj, Callable[[Obj], Any]]  # (columnDefinition, cell function)

@@ -9,8 +9,8 @@ from typing import Any
 
 from kubernetes import client as k8s_models
 
-from kubeos.sim.apierrors import ApiError, invalid
-from kubeos.sim.apiresources import ResourceType
+from kubeos.sim.apiserver.errors import ApiError, invalid
+from kubeos.sim.apiserver.resources import ResourceType
 
 Obj = dict[str, Any]
 

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from kubeos.sim.apierrors import ApiError
+from kubeos.sim.apiserver.errors import ApiError
 
 
 class AuditRecord(NamedTuple):

@@ -15,8 +15,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from kubeos.sim.apierrors import ApiError
-from kubeos.sim.apiselectors import SelectorError, match_label_selector_object
+from kubeos.sim.apiserver.errors import ApiError
+from kubeos.sim.apiserver.selectors import SelectorError, match_label_selector_object
 
 Obj = dict[str, Any]
 #: (kind, namespace, name) -> the stored controller object, or None
