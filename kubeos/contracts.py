@@ -6,13 +6,19 @@ the plugin manager, and so the hook module stays a flat list of contracts.
 
 from __future__ import annotations
 
+import logging
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 #: Progress callback: (phase, bytes done, bytes total or None when unknown).
 Progress = Callable[[str, int, int | None], None]
+#: Where the node keeps spool and scratch files unless NodeContext.work_dir says otherwise.
+DEFAULT_SCRATCH = "/persist/kubeos/tmp"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,8 @@ class NodeContext:
     progress: Progress | None = None
     #: Free-form extras a plugin may need (e.g. a runtime socket); never secrets.
     extras: dict[str, str] = field(default_factory=dict)
+    #: Phases whose progress callback already failed (logged once each, see report()).
+    _progress_failed: set[str] = field(default_factory=set, init=False, repr=False, compare=False)
 
     def host_path(self, path: str | os.PathLike[str]) -> Path:
         """Map an absolute node path under the host root, refusing `..` escapes."""
@@ -76,13 +84,33 @@ class NodeContext:
         return self.host_path(f"{self.grub_dir}/grubenv")
 
     def report(self, phase: str, done: int, total: int | None = None) -> None:
-        if self.progress is not None:
+        """Tell the progress callback; never raises (G2).
+
+        It runs inside block-I/O loops: a failed status write (API server away) must not
+        abort, and so wipe, an upgrade that is writing fine. Logged once per phase.
+        """
+        if self.progress is None:
+            return
+        try:
             self.progress(phase, done, total)
+        except Exception as exc:  # any callback failure is only a lost report
+            if phase not in self._progress_failed:
+                self._progress_failed.add(phase)
+                log.warning("progress report %r failed (the work goes on): %s", phase, exc)
 
     def scratch(self) -> Path:
-        """A directory for spool files; created on demand."""
-        d = self.work_dir or self.host_path("/persist/kubeos/tmp")
-        d.mkdir(parents=True, exist_ok=True)
+        """A directory for spool files, private to root (0700): images hold /etc/shadow.
+
+        Created on demand; the default location is tightened to 0700 if an older agent
+        created it looser. A `work_dir` chosen by the admin is created 0700 but otherwise
+        left as it is (it might be shared), so everything put in it is private by itself.
+        """
+        d = self.work_dir or self.host_path(DEFAULT_SCRATCH)
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if self.work_dir is None:
+            st = d.stat()
+            if stat.S_IMODE(st.st_mode) & 0o077:
+                d.chmod(0o700)
         return d
 
 

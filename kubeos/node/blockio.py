@@ -3,6 +3,12 @@
 A partition is a byte range (path, offset, size) of a device or a disk-image file, so a
 write can never spill into the neighbouring partition: every write is checked against
 the partition's end before it happens.
+
+Write order (R3): an image write first zeroes the partition's first MiB (the old
+filesystem's signature), keeps the image's first MiB in memory and writes it only after
+everything else is on the medium. A write cut short by SIGKILL or a power cut therefore
+leaves a partition without any filesystem signature, which nothing mounts, boots or
+rolls back to, even when `invalidate()` never got to run.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ CHUNK = 4 * 1024 * 1024
 WRITEBACK = 32 * 1024 * 1024
 #: Enough to destroy the signatures of ext2/3/4 (1 KiB), xfs (0) and btrfs (64 KiB).
 WIPE_BYTES = 1024 * 1024
+#: The image bytes held back until the rest is on the medium (see the module docstring).
+HEAD_BYTES = WIPE_BYTES
 
 
 def _open_for_writing(part: Partition) -> int:
@@ -100,9 +108,15 @@ class PartitionWriter:
 
     With `writeback` (a window in bytes) every window written is flushed and dropped
     from the cache in the background; `sync()` then only has the last window left.
+
+    With `head_last` (image writes), the first write zeroes the partition's first
+    HEAD_BYTES and makes that durable; bytes addressed there stay in memory until
+    `sync()`, which writes them after everything else is on the medium. Until then the
+    partition carries no filesystem signature. Nothing is touched before the first write,
+    so a download refused up front leaves the partition (the rollback root) as it was.
     """
 
-    def __init__(self, part: Partition, writeback: int = 0) -> None:
+    def __init__(self, part: Partition, writeback: int = 0, head_last: bool = False) -> None:
         self.part = part
         self.pos = 0
         #: True once any byte reached the partition (it then needs wiping on failure).
@@ -110,10 +124,27 @@ class PartitionWriter:
         self.fd = _open_for_writing(part)
         self.window = writeback
         self._queued = 0
+        self._head_size = min(HEAD_BYTES, part.size) if head_last else 0
+        #: image bytes for [0, _head_size), written last; None when there is nothing held.
+        self._head: bytearray | None = None
         self._wb: _Writeback | None = None
         if writeback > 0:
             self._wb = _Writeback(self.fd, part.offset)
             self._wb.start()
+
+    def _hold_head(self) -> bytearray:
+        """Zero the on-medium head (durably) before the first image byte lands anywhere."""
+        if self._head is None:
+            self._pwrite_all(memoryview(bytes(self._head_size)), 0)
+            os.fdatasync(self.fd)
+            self._head = bytearray()
+        return self._head
+
+    def _pwrite_all(self, view: memoryview, pos: int) -> None:
+        while view:
+            n = os.pwrite(self.fd, view, self.part.offset + pos)
+            pos += n
+            view = view[n:]
 
     def seek(self, pos: int) -> None:
         """Move the write position (a restarted download seeks back to 0)."""
@@ -123,6 +154,8 @@ class PartitionWriter:
             self._wb.drain()
             self._wb.flushed = min(self._wb.flushed, pos)
             self._queued = min(self._queued, pos)
+        if self._head is not None and pos < len(self._head):
+            del self._head[pos:]
         self.pos = pos
 
     def write(self, data: bytes | memoryview) -> None:
@@ -132,11 +165,21 @@ class PartitionWriter:
                 f"image is larger than root {self.part.label} ({self.part.size} bytes)"
             )
         view = memoryview(data)
-        self.dirty = self.dirty or bool(view)
-        while view:
-            n = os.pwrite(self.fd, view, self.part.offset + self.pos)
-            self.pos += n
-            view = view[n:]
+        if not view:
+            return
+        self.dirty = True
+        if self.pos < self._head_size:
+            head = self._hold_head()
+            take = min(len(view), self._head_size - self.pos)
+            if len(head) < self.pos:  # a seek forward inside the head: the gap reads zero
+                head.extend(bytes(self.pos - len(head)))
+            head[self.pos : self.pos + take] = view[:take]
+            self.pos += take
+            view = view[take:]
+        elif self._head_size:
+            self._hold_head()
+        self._pwrite_all(view, self.pos)
+        self.pos += len(view)
         if self._wb is not None and self.pos - self._queued >= self.window:
             if self._wb.error is not None:
                 self._wb.drain()
@@ -144,11 +187,18 @@ class PartitionWriter:
             self._queued = self.pos
 
     def sync(self) -> None:
-        """Everything written is on the medium (and, with writeback, out of the cache)."""
+        """Everything written is on the medium (and, with writeback, out of the cache).
+
+        A held head is written last, after the rest is durable, then synced itself.
+        """
         if self._wb is not None:
             self._wb.todo.put(self.pos)
             self._wb.drain()
         os.fsync(self.fd)
+        if self._head:
+            self._pwrite_all(memoryview(self._head), 0)
+            os.fsync(self.fd)
+            log.debug("root %s: wrote its first %d bytes last", self.part.label, len(self._head))
 
     def close(self) -> None:
         if self._wb is not None:
@@ -207,7 +257,10 @@ def copy_into(src: Path, size: int, part: Partition, node: NodeContext | None = 
     h = hashlib.sha256()
     buf = bytearray(CHUNK)
     done = 0
-    with open(src, "rb", buffering=0) as f, PartitionWriter(part, writeback=WRITEBACK) as out:
+    with (
+        open(src, "rb", buffering=0) as f,
+        PartitionWriter(part, writeback=WRITEBACK, head_last=True) as out,
+    ):
         while done < size:
             n = f.readinto(memoryview(buf)[: min(CHUNK, size - done)])
             if not n:

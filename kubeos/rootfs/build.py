@@ -3,7 +3,10 @@
 Each fetch works in its own private directory under `node.scratch()` (mode 0700: the tree
 holds setuid binaries and device nodes). The directory is removed when the fetch ends,
 whatever happens; only the finished partition image survives it, listed in
-`FetchedImage.temp_paths` so the upgrade removes it once installed or refused.
+`FetchedImage.temp_paths` so the upgrade removes it once installed or refused. It is
+built inside the private directory and only then moved out, mode 0600 (it holds the new
+root's /etc/shadow). Whatever a killed fetch left behind is swept before the next one
+(`kubeos.node.scratch`).
 """
 
 from __future__ import annotations
@@ -12,37 +15,31 @@ import contextlib
 import logging
 import os
 import secrets
-import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kubeos.contracts import FetchedImage, NodeContext, Partition
+from kubeos.node.scratch import remove_tree, sweep
 from kubeos.rootfs.extract import RootfsExtractor
 from kubeos.rootfs.mkfs import make_ext4
 
 log = logging.getLogger(__name__)
 
 
-def _remove_tree(path: Path) -> None:
-    def retry_writable(func: Callable[..., object], p: str, _exc: object) -> None:
-        with contextlib.suppress(OSError):
-            os.chmod(os.path.dirname(p), 0o700)
-            func(p)
-
-    shutil.rmtree(path, onerror=retry_writable)
-    if path.exists():
-        log.warning("could not remove scratch directory %s", path)
-
-
 @contextlib.contextmanager
 def workspace(node: NodeContext, prefix: str) -> Iterator[Path]:
-    """A private directory under the node's scratch space, removed on exit."""
+    """A private directory under the node's scratch space, removed on exit.
+
+    Runs under the node lock (inside the fetch hook), so leftovers of a killed earlier
+    fetch are swept first.
+    """
+    sweep(node)
     work = Path(tempfile.mkdtemp(prefix=prefix, dir=node.scratch()))
     try:
         yield work
     finally:
-        _remove_tree(work)
+        remove_tree(work)
         log.debug("removed scratch directory %s", work)
 
 
@@ -61,12 +58,16 @@ def partition_image(
     extractor = RootfsExtractor(work / "rootfs", max_bytes=target.size)
     fill(extractor)
     node.report("rootfs", extractor.usage.bytes, target.size)
-    image = node.scratch() / f"kubeos-root-{secrets.token_hex(8)}.ext4"
+    name = f"kubeos-root-{secrets.token_hex(8)}.ext4"
+    built = work / name  # inside the 0700 work dir: nobody else can open it meanwhile
+    image = node.scratch() / name
     try:
-        make_ext4(extractor.root, image, target.size)
+        make_ext4(extractor.root, built, target.size)
+        os.chmod(built, 0o600)
+        os.rename(built, image)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            image.unlink()
+            built.unlink()
         raise
     size = image.stat().st_size
     log.info(

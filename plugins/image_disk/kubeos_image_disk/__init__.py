@@ -5,6 +5,10 @@ or into a spool file under the node's scratch directory when the target cannot b
 for writing yet (or node.extras["image_disk.spool"] == "always"). Transport rules D1-D3 and
 G3 are checked before the first byte is requested (`source.py`); the transfer itself,
 with timeouts and Range resume, is `download.py`.
+
+Streamed onto the target, the image's first MiB is written last (R3,
+`PartitionWriter(head_last=True)`): a download cut short, even by SIGKILL, never leaves a
+root with a filesystem signature. Spool files a killed fetch left are swept first.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from kubeos.errors import ImageError, InstallError
 from kubeos.hooks import hookimpl
 from kubeos.models.os import OSSpec
 from kubeos.node.blockio import WRITEBACK, PartitionWriter, invalidate
+from kubeos.node.scratch import sweep
 from kubeos_image_disk.download import RetryPolicy, download
 from kubeos_image_disk.source import redacted, transfer_policy
 
@@ -67,13 +72,15 @@ def _target_ready(target: Partition, node: NodeContext) -> bool:
 def kubeos_fetch_image(spec: OSSpec, node: NodeContext, target: Partition) -> FetchedImage:
     policy = transfer_policy(spec, node)  # D1-D3, G3: refuse before any byte is fetched
     retry = RetryPolicy.from_extras(node.extras)
+    sweep(node)  # under the node lock: spool files of a killed earlier fetch are stale
     sink: PartitionWriter | SpoolWriter
     spool: Path | None = None
     if _target_ready(target, node):
-        sink = PartitionWriter(target, writeback=WRITEBACK)
+        sink = PartitionWriter(target, writeback=WRITEBACK, head_last=True)
         where = f"root {target.label} ({target.device or target.path})"
     else:
-        fd, name = tempfile.mkstemp(prefix="image-", suffix=".img", dir=node.scratch())
+        # mkstemp: mode 0600, a name kubeos.node.scratch.SPOOL_FILE recognises
+        fd, name = tempfile.mkstemp(prefix="kubeos-spool-", suffix=".img", dir=node.scratch())
         os.close(fd)
         spool = Path(name)
         sink = SpoolWriter(spool)

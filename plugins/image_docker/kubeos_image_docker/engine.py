@@ -102,7 +102,8 @@ class DockerEngine:
         except CommandError as exc:
             raise ImageError(f"exporting the file system of {image} failed: {exc}") from exc
         finally:
-            self._docker("rm", "--force", name, check=False)
+            # --volumes: anonymous VOLUMEs the image declares would outlive the container
+            self._docker("rm", "--force", "--volumes", name, check=False)
 
     def remove_image(self, ref: str) -> None:
         """Forget the pulled image again; failing to is logged, not fatal."""
