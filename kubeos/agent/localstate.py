@@ -4,6 +4,10 @@ The OSInstance status says a dispatch is `rebooting`, but only the node can tell
 the reboot has happened since: the kernel's boot id changes on every boot. The agent
 writes the boot id it saw when it asked for the reboot into a file on the persistent
 partition, which the A/B root switch does not replace.
+
+The record is written right after the boot switch, so it also tells a restarted agent
+that the switch of its dispatch is done even when the status never said `rebooting`
+(the API was down or the agent died): it must reboot or check the boot, not redo the step.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ STATE_PATH = "/persist/kubeos/agent-state.json"
 
 @dataclass(frozen=True)
 class RebootRecord:
-    """Written just before the reboot of `dispatch` is requested."""
+    """Written after the boot switch of `dispatch`, before its reboot is requested."""
 
     dispatch: str
     boot_id: str  # "" when the kernel does not expose one

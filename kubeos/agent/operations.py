@@ -232,6 +232,9 @@ class Operations:
             raise StepFailed(str(exc), cordoned=resumed) from exc
         pinned = prog.pinnedcurrent if resumed and prog.pinnedcurrent in ("A", "B") else None
         pinned = pinned or layout.current
+        if resumed and self._switched_earlier(work, layout, pinned):
+            obj = self._advance(obj, work, "rebooting", pinnedcurrent=pinned)
+            return self._after_reboot(obj, work, Progress.of(obj))
         if not resumed:
             refusal = self._refusal(work, layout, running)
             if refusal:
@@ -258,7 +261,7 @@ class Operations:
             if work.nodestatus == "upgrade":
                 node_upgrade.upgrade(self.host, spec, node)
             else:
-                node_upgrade.rollback(self.host, node)
+                node_upgrade.rollback(self.host, node, expected_version=work.osversion)
         except KubeosError as exc:
             raise StepFailed(str(exc), cordoned=True) from exc
         finally:
@@ -266,6 +269,38 @@ class Operations:
         localstate.save(node, localstate.RebootRecord(work.dispatch, localstate.boot_id(node)))
         obj = self.store.set_progress(obj, work.dispatch, phase="rebooting")
         return self._reboot(obj, work, node)
+
+    def _switched_earlier(self, work: Work, layout: DiskLayout, pinned: str) -> bool:
+        """R3, G8, U6: did an earlier run of this dispatch already switch the boot entry?
+
+        The status may lag behind the node: the agent can die (or the API be down) between
+        the boot switch and recording `rebooting`, and the node may reboot meanwhile.
+        Redoing the step then would overwrite the root the node now runs from, or for a
+        rollback switch back to the version just left. The node itself tells: the local
+        record is written right after the switch, and a node running a root other than
+        the pinned one has rebooted into the switched root.
+        """
+        record = localstate.load(self.context(pinned))
+        if record is not None and record.dispatch == work.dispatch:
+            log.warning(
+                "%s %s: the boot switch was done before (local record, boot id %s);"
+                " continuing with the reboot instead of redoing the step",
+                work.nodestatus,
+                work.dispatch,
+                record.boot_id or "unknown",
+            )
+            return True
+        if layout.current != pinned:
+            log.warning(
+                "%s %s: the node runs root %s, not the pinned root %s: it rebooted after"
+                " the boot switch; checking the boot instead of redoing the step",
+                work.nodestatus,
+                work.dispatch,
+                layout.current,
+                pinned,
+            )
+            return True
+        return False
 
     def _refusal(self, work: Work, layout: DiskLayout, running: str) -> str:
         """G8: why this request may not start on this node ('' if it may)."""
@@ -307,7 +342,15 @@ class Operations:
             if written or not any(step.startswith(s) for s in INSTALL_STEPS):
                 return
             written = True
-            self._advance(self.store.get() or obj, work, "installing")
+            try:
+                self._advance(self.store.get() or obj, work, "installing")
+            except Exception as exc:  # G2: a status write must never abort the block I/O
+                log.warning(
+                    "%s: could not record phase installing (%s: %s); the install goes on",
+                    work.dispatch,
+                    type(exc).__name__,
+                    exc,
+                )
 
         return report
 
