@@ -23,6 +23,11 @@ log = logging.getLogger(__name__)
 SUPERBLOCK_OFFSET = 1024
 _MAGIC_AT = 0x38
 _UUID_AT = 0x68
+_BLOCKS_LO_AT = 0x04
+_LOG_BLOCK_SIZE_AT = 0x18
+_INCOMPAT_AT = 0x60
+_BLOCKS_HI_AT = 0x150
+_INCOMPAT_64BIT = 0x80
 EXT_MAGIC = b"\x53\xef"  # 0xEF53 little-endian
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 
@@ -51,6 +56,25 @@ def fs_uuid(path: Path, offset: int = 0) -> str | None:
     if sb is None:
         return None
     return str(uuid.UUID(bytes=sb[_UUID_AT : _UUID_AT + 16]))
+
+
+def fs_bytes(path: Path, offset: int = 0) -> int | None:
+    """Bytes the filesystem at `offset` claims (s_blocks_count x block size); None without one.
+
+    An image can be smaller than the partition yet describe a larger filesystem (truncated
+    or built for another disk): the kernel would then read past the partition end.
+    """
+    sb = read_superblock(path, offset)
+    if sb is None:
+        return None
+    blocks = int.from_bytes(sb[_BLOCKS_LO_AT : _BLOCKS_LO_AT + 4], "little")
+    incompat = int.from_bytes(sb[_INCOMPAT_AT : _INCOMPAT_AT + 4], "little")
+    if incompat & _INCOMPAT_64BIT:
+        blocks |= int.from_bytes(sb[_BLOCKS_HI_AT : _BLOCKS_HI_AT + 4], "little") << 32
+    log_size = int.from_bytes(sb[_LOG_BLOCK_SIZE_AT : _LOG_BLOCK_SIZE_AT + 4], "little")
+    if log_size > 6:  # ext4 blocks are 1 KiB .. 64 KiB
+        raise RootFsError(f"{path}: superblock block size 2^{10 + log_size} is not ext4's")
+    return blocks * (1024 << log_size)
 
 
 def _debugfs_target(part: Partition) -> str:

@@ -2,9 +2,13 @@
 
 upgrade: fetch (owner of spec.imagetype) -> verify (D4) -> install on the inactive root ->
 switch boot (U5). The boot entry is switched only when the install hook returned the
-verified target partition; on any failure after bytes reached the target, that root is
-wiped so it can never be booted or rolled back to half-written. Spool files are removed
-on every path. Nothing here reboots: the caller decides when (`reboot`).
+verified target partition, its filesystem fits the partition and grub.cfg's entry for it
+mounts it (root= names that partition or its filesystem). On any failure before the switch
+after bytes reached the target, that root is wiped so it can never be booted or rolled
+back to half-written. A failing switch is undone first (next boot back on the running
+root) and the target is wiped only once the grubenv reads back the running root: a
+verified root is never wiped while the next boot may still start it. Spool files are
+removed on every path. Nothing here reboots: the caller decides when (`reboot`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from pathlib import Path
 from kubeos.contracts import FetchedImage, NodeContext, Partition
 from kubeos.errors import ImageError, InstallError, KubeosError
 from kubeos.models.os import OSSpec
-from kubeos.node import blockio, ext4, grubenv
+from kubeos.node import blockio, ext4, grubcfg, grubenv
 from kubeos.node.layout import DiskLayout, find_layout
 from kubeos.node.lock import node_lock
+from kubeos.node.parttable import read_table
+from kubeos.node.rootspec import RootSpec
 from kubeos.plugins import PluginHost
 
 log = logging.getLogger(__name__)
@@ -63,10 +69,102 @@ def _unexpected(what: str, exc: Exception) -> KubeosError:
     return InstallError(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
+def _check_fs_fits(target: Partition) -> None:
+    """The filesystem must not claim more bytes than its partition (a truncated image would)."""
+    try:
+        claimed = ext4.fs_bytes(target.path, target.offset)
+    except ext4.RootFsError as exc:
+        raise InstallError(f"the installed image is not a usable root fs: {exc}") from exc
+    if claimed is not None and claimed > target.size:
+        raise InstallError(
+            f"the installed image's ext4 superblock claims {claimed} bytes but root"
+            f" {target.label} has {target.size}: the kernel would read past the partition"
+            " (truncated image or one built for another disk) [U5]"
+        )
+
+
+def _names_target(root: RootSpec, target: Partition, disk: Path) -> bool:
+    kind, value = root.kind, root.value
+    for prefix, as_kind in (("/dev/disk/by-uuid/", "uuid"), ("/dev/disk/by-partuuid/", "partuuid")):
+        if kind == "device" and value.startswith(prefix):
+            kind, value = as_kind, value[len(prefix) :].lower()
+    if kind == "uuid":
+        return ext4.fs_uuid(target.path, target.offset) == value
+    if kind == "partuuid":
+        entry = read_table(disk).entry(target.number)
+        return entry is not None and entry.partuuid == value
+    if target.device.startswith("/dev/"):
+        return value == target.device
+    # a disk-image file: no kernel name is known, the partition number is
+    return bool(root.number) and root.number == target.number
+
+
+def _check_entry_mounts_target(target: Partition, node: NodeContext, disk: Path) -> None:
+    """U5: grub.cfg's entry for `target` must mount the root just written, not another."""
+    root = grubcfg.entry_root(node, target.label)
+    if root is None:
+        log.warning("%s not found: cannot check what entry %s mounts", node.grub_cfg, target.label)
+        return
+    if not _names_target(root, target, disk):
+        raise InstallError(
+            f"{node.grub_cfg}: menu entry {target.label!r} boots root={root}, which is not"
+            f" root {target.label} ({target.device or target.path}, fs UUID"
+            f" {ext4.fs_uuid(target.path, target.offset)}); switching would leave the next"
+            " boot without its root, so the boot entry is unchanged [U5]"
+        )
+
+
+def _check_installed(spec: OSSpec, target: Partition, node: NodeContext, disk: Path) -> None:
+    _check_fs_fits(target)
+    try:
+        version = ext4.root_version(target)
+    except ext4.RootFsError as exc:
+        raise InstallError(f"the installed image is not a usable root fs: {exc}") from exc
+    if version != spec.osversion:
+        raise InstallError(
+            f"spec.osversion: the image calls itself {version!r} (PRETTY_NAME), not"
+            f" {spec.osversion!r}; booting it would never count as done and the node"
+            " would be upgraded again and again [U6]"
+        )
+    _check_entry_mounts_target(target, node, disk)
+
+
+def _undo_switch(host: PluginHost, layout: DiskLayout, node: NodeContext) -> str:
+    """After a failed switch: point the next boot back at the running root.
+
+    Wipes the target only once the grubenv reads back the running root; returns what
+    happened, for the error message.
+    """
+    target, current = layout.other, layout.current
+    try:
+        _switch(host, layout.current_partition, node)
+        entry = grubenv.saved_entry(node)
+    except Exception as exc:
+        log.exception("pointing the next boot back at root %s failed", current)
+        return (
+            f"pointing the next boot back at root {current} failed too ({exc}); root"
+            f" {target.label} holds the verified image and is NOT wiped, so whichever root"
+            " the next boot starts is valid; check the grubenv before rebooting"
+        )
+    if entry != current:
+        return (
+            f"the grubenv reads saved_entry={entry!r} after pointing it back at root"
+            f" {current}; root {target.label} holds the verified image and is NOT wiped;"
+            " check the grubenv before rebooting"
+        )
+    blockio.invalidate(target)
+    return f"next boot points at the running root {current} again and root {target.label} is wiped"
+
+
 def install_and_switch(
-    host: PluginHost, spec: OSSpec, image: FetchedImage, target: Partition, node: NodeContext
+    host: PluginHost, spec: OSSpec, image: FetchedImage, layout: DiskLayout, node: NodeContext
 ) -> Partition:
-    """Verify, install and switch boot to `target`; wipe `target` if anything fails."""
+    """Verify, install and switch boot to the inactive root; never leave a wiped next boot.
+
+    Any failure before the switch wipes the target (if touched). A failed switch is undone
+    first and the target wiped only once the next boot is back on the running root (U5).
+    """
+    target = layout.other
     touched = image.on_target
     try:
         host.hook.kubeos_verify_image(spec=spec, image=image, node=node)
@@ -77,21 +175,20 @@ def install_and_switch(
                 f"install hook returned {installed!r} instead of the verified root"
                 f" {target.label}: boot entry left unchanged"
             )
-        try:
-            version = ext4.root_version(target)
-        except ext4.RootFsError as exc:
-            raise InstallError(f"the installed image is not a usable root fs: {exc}") from exc
-        if version != spec.osversion:
-            raise InstallError(
-                f"spec.osversion: the image calls itself {version!r} (PRETTY_NAME), not"
-                f" {spec.osversion!r}; booting it would never count as done and the node"
-                " would be upgraded again and again [U6]"
-            )
-        _switch(host, target, node)
+        _check_installed(spec, target, node, layout.disk)
     except BaseException:
         if touched:
             blockio.invalidate(target)
         raise
+    try:
+        _switch(host, target, node)
+    except BaseException as exc:
+        outcome = _undo_switch(host, layout, node)
+        if not isinstance(exc, Exception):
+            raise
+        raise InstallError(
+            f"switching the next boot to root {target.label} failed ({exc}); {outcome}"
+        ) from exc
     return target
 
 
@@ -149,7 +246,7 @@ def _upgrade(host: PluginHost, spec: OSSpec, node: NodeContext) -> Partition:
         image = host.owner_hook("kubeos_fetch_image", owner)(spec=spec, node=node, target=target)
         if image is None:
             raise ImageError(f"plugin {owner} returned no image for imagetype {spec.imagetype!r}")
-        result = install_and_switch(host, spec, image, target, node)
+        result = install_and_switch(host, spec, image, layout, node)
     finally:
         _cleanup(image)
     log.info("upgrade staged: next boot starts root %s (%s)", result.label, spec.osversion)
