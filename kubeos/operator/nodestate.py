@@ -80,15 +80,16 @@ class InstanceView:
 
 
 def needs_work(spec: OSSpec, node: Mapping[str, Any], osinstance: Mapping[str, Any] | None) -> bool:
-    """U1/R3: the node runs another version; C2: a config version differs."""
+    """U1/R3: the node runs another version; C2: the sysconfigs version differs.
+
+    A config applies sysconfigs only: upgradeconfigs go on before an upgrade or rollback
+    (U3), and their version is recorded then. Comparing it here would re-dispatch a config
+    that can never record it, on every change of the OS.
+    """
     if spec.opstype in ("upgrade", "rollback"):
         return os_image(node) != spec.osversion
     want_sys = spec.sysconfigs.version if spec.sysconfigs else ""
-    want_up = spec.upgradeconfigs.version if spec.upgradeconfigs else ""
-    return (
-        applied_version(osinstance, "sysconfigs") != want_sys
-        or applied_version(osinstance, "upgradeconfigs") != want_up
-    )
+    return applied_version(osinstance, "sysconfigs") != want_sys
 
 
 def eligible(spec: OSSpec, node: Mapping[str, Any]) -> bool:

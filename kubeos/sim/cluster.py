@@ -30,6 +30,7 @@ from kubernetes import client
 
 from kubeos import API_VERSION, GROUP, NODE_SELECTOR_LABEL, VERSION, __version__
 from kubeos.kube.client import api_client
+from kubeos.kube.retry import retry_call
 from kubeos.node.osrelease import pretty_name
 from kubeos.sim import disks
 from kubeos.sim.apiserver import ApiServer
@@ -262,23 +263,30 @@ class EmbeddedCluster:
     def apply_os(self, spec: Mapping[str, Any], name: str = OS_NAME) -> dict[str, Any]:
         """Create the OS object, or replace its spec (a new generation: a new dispatch)."""
         ns = self.config.namespace
-        try:
-            current = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "os", name)
-        except client.ApiException as exc:
-            if exc.status != 404:
-                raise
-            body = {
-                "apiVersion": API_VERSION,
-                "kind": "OS",
-                "metadata": {"name": name, "namespace": ns},
-                "spec": dict(spec),
-            }
-            return dict(self.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "os", body))
-        body = copy.deepcopy(current)
-        body["spec"] = dict(spec)
-        return dict(
-            self.custom.replace_namespaced_custom_object(GROUP, VERSION, ns, "os", name, body)
-        )
+
+        def apply() -> dict[str, Any]:
+            try:
+                current = self.custom.get_namespaced_custom_object(GROUP, VERSION, ns, "os", name)
+            except client.ApiException as exc:
+                if exc.status != 404:
+                    raise
+                body = {
+                    "apiVersion": API_VERSION,
+                    "kind": "OS",
+                    "metadata": {"name": name, "namespace": ns},
+                    "spec": dict(spec),
+                }
+                return dict(
+                    self.custom.create_namespaced_custom_object(GROUP, VERSION, ns, "os", body)
+                )
+            body = copy.deepcopy(current)
+            body["spec"] = dict(spec)
+            return dict(
+                self.custom.replace_namespaced_custom_object(GROUP, VERSION, ns, "os", name, body)
+            )
+
+        # The operator writes the OS status meanwhile: a 409 means read it again (G2).
+        return retry_call(apply, what=f"apply OS {ns}/{name}")
 
     def label(self, node: str, value: str) -> None:
         """Set the node-selector label (N1) on one node."""

@@ -6,6 +6,7 @@ previous one left): that is the admin's sequence U1 -> C1 -> R3 from the user gu
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,8 @@ def test_config_rollout_persists_sysctl_under_each_host_root(cluster: EmbeddedCl
                 },
             ],
         },
+        # Applied before upgrades only (U3): a config neither applies nor waits for it.
+        "upgradeconfigs": {"version": "u1", "configs": []},
     }
     cluster.apply_os(spec)
     assert cluster.monitor is not None
@@ -97,6 +100,12 @@ def test_config_rollout_persists_sysctl_under_each_host_root(cluster: EmbeddedCl
         assert (machine.node.proc_sys / "net/ipv4/ip_forward").read_text().strip() == "1"
         assert machine.boots == 2, "a config does not reboot"
         assert not node(cluster, name)["spec"].get("unschedulable"), "a config does not drain"
+    assert len(events(cluster, "Configured")) == 6
+    # C2: a new generation with the same versions finds nothing to do on any node.
+    dispatches = {n: osinstance(cluster, n)["spec"]["dispatch"] for n in NODES}
+    cluster.apply_os({**spec, "maxunavailable": 2})
+    time.sleep(2)
+    assert {n: osinstance(cluster, n)["spec"]["dispatch"] for n in NODES} == dispatches
     assert len(events(cluster, "Configured")) == 6
 
 

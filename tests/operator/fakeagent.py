@@ -33,7 +33,10 @@ def finish(api: ApiServer, name: str) -> None:
         api.patch("nodes", name, {"status": {"nodeInfo": {"osImage": spec["osversion"]}}},
                   namespace="", status=True)
     status: dict[str, Any] = {"dispatch": spec["dispatch"], "phase": "done"}
-    for block in ("sysconfigs", "upgradeconfigs"):
+    # As the real agent: a config records sysconfigs only; upgrades record both (U3).
+    blocks = ("sysconfigs",) if spec.get("nodestatus") == "config" else ("sysconfigs",
+                                                                          "upgradeconfigs")
+    for block in blocks:
         status[block] = {"version": (spec.get(block) or {}).get("version", "")}
     api.patch("osinstances", name, {"status": status}, status=True)
     api.patch("osinstances", name, {"spec": {"nodestatus": "idle"}})

@@ -175,7 +175,8 @@ def test_c1_config_only_where_the_node_runs_osversion():
         ("1", "", "2", None, True),
         (None, None, "2", None, True),
         ("2", "1", "2", "1", False),
-        ("2", "0", "2", "1", True),  # upgradeconfigs compared too (C2)
+        ("2", "0", "2", "1", False),  # config applies sysconfigs only; upgradeconfigs: U3
+        ("1", "0", "2", "1", True),
         ("2", None, None, None, True),  # removed sysconfigs: "" != "2" clears it (C2)
         (None, None, None, None, False),  # "" == "" (a node never configured)
         ("", "", "", None, False),
