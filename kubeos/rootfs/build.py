@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from kubeos.contracts import FetchedImage, NodeContext, Partition
+from kubeos.node import ext4
 from kubeos.node.scratch import remove_tree, sweep
 from kubeos.rootfs.extract import RootfsExtractor
 from kubeos.rootfs.mkfs import make_ext4
@@ -61,8 +62,11 @@ def partition_image(
     name = f"kubeos-root-{secrets.token_hex(8)}.ext4"
     built = work / name  # inside the 0700 work dir: nobody else can open it meanwhile
     image = node.scratch() / name
+    # Keep the filesystem UUID the target had: a grub.cfg entry booting `root=UUID=...`
+    # then still finds its root (U5); a target without a filesystem gets a fresh one.
+    keep_uuid = ext4.fs_uuid(target.path, target.offset)
     try:
-        make_ext4(extractor.root, built, target.size)
+        make_ext4(extractor.root, built, target.size, uuid=keep_uuid)
         os.chmod(built, 0o600)
         os.rename(built, image)
     except BaseException:

@@ -28,7 +28,16 @@ from tests.container.helpers import (
     upgrade_spec,
 )
 from tests.container.tarcraft import reg
-from tests.support.disk import ROOTS, TestNode, grubenv_bytes, read_file
+from tests.support.disk import (
+    ROOTS,
+    TestNode,
+    fs_uuid,
+    grub_cfg_text,
+    grubenv_bytes,
+    make_node,
+    partition_info,
+    read_file,
+)
 from tests.support.plugins import RebootRecorder
 
 MiB = 1 << 20
@@ -232,3 +241,27 @@ def test_crictl_talking_to_another_runtime_is_reported(
     with pytest.raises(ImageError, match=r"does not list .* after the pull"):
         upgrade(host, upgrade_spec("containerd", ref, image.manifest_digest), node.node)
     _refused(node, before, containerd)
+
+
+def test_uuid_booting_grub_entry_still_finds_a_container_built_root_u5(
+    tmp_path: Path,
+    containerd: Containerd,
+    registry: Registry,
+    plugin_host_with_recorder: Host,
+) -> None:
+    """grub.cfg boots root B by `root=UUID=`: the root built from the image keeps B's
+    filesystem UUID (mke2fs -U), so the entry mounts it and the switch is allowed."""
+    t = make_node(tmp_path / "n", version_b="KubeOS 0.9.0")
+    offset_b, _, _ = partition_info(t.disk, ROOTS["B"])
+    uuid_b = fs_uuid(t.disk, offset_b)
+    t.node.grub_cfg.write_text(grub_cfg_text("/dev/vda2", f"UUID={uuid_b}"))
+    t.node.extras["containerd.address"] = str(containerd.address)
+    trust_plain_http(t.node, registry)
+    image = os_image("KubeOS 1.0.1")
+    ref = publish(containerd, registry, image, "kubeos/os:uuid")
+    host, _ = plugin_host_with_recorder
+
+    upgrade(host, upgrade_spec("containerd", ref, image.manifest_digest), t.node)
+
+    assert t.version_on("B") == "KubeOS 1.0.1" and t.saved_entry() == "B"
+    assert fs_uuid(t.disk, offset_b) == uuid_b
