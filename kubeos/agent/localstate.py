@@ -8,12 +8,14 @@ partition, which the A/B root switch does not replace.
 The record is written right after the boot switch, so it also tells a restarted agent
 that the switch of its dispatch is done even when the status never said `rebooting`
 (the API was down or the agent died): it must reboot or check the boot, not redo the step.
+When the reboot is given up and the boot switch undone, the record is cleared with it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -65,3 +67,9 @@ def save(node: NodeContext, record: RebootRecord) -> None:
     path = _path(node)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, json.dumps(asdict(record)) + "\n", default_mode=0o600)
+
+
+def clear(node: NodeContext) -> None:
+    """Forget the record: the boot switch it stands for was undone (G8)."""
+    with suppress(FileNotFoundError):
+        _path(node).unlink()

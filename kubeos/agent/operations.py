@@ -33,9 +33,10 @@ from kubeos.errors import KubeosError, ValidationFailed
 from kubeos.models.os import OSSpec, validate_spec
 from kubeos.models.osinstance import UPGRADE_FIELDS
 from kubeos.models.settings import SysConfigs
-from kubeos.node import bootcheck
+from kubeos.node import bootcheck, grubenv
 from kubeos.node import upgrade as node_upgrade
 from kubeos.node.layout import DiskLayout, find_layout, other_label
+from kubeos.node.lock import node_lock
 from kubeos.plugins import PluginHost
 
 log = logging.getLogger(__name__)
@@ -358,8 +359,10 @@ class Operations:
         reason = f"kubeos {work.nodestatus} to {work.osversion!r} (dispatch {work.dispatch})"
         try:
             node_upgrade.reboot(self.host, node, reason)
-        except KubeosError as exc:
-            raise StepFailed(f"reboot: {exc}", cordoned=True) from exc
+        except Exception as exc:  # a plugin bug counts as a failed request, too
+            detail = str(exc) if isinstance(exc, KubeosError) else f"{type(exc).__name__}: {exc}"
+            undone = self._undo_boot_switch(work, node)
+            raise StepFailed(f"reboot: {detail}; {undone}", cordoned=True) from exc
         # A real node goes down now; until it does, do nothing that a reboot could cut.
         if self.stop.wait(self.settings.reboot_wait):
             return obj
@@ -367,6 +370,38 @@ class Operations:
             "the node did not go down %gs after the reboot request", self.settings.reboot_wait
         )
         return obj
+
+    def _undo_boot_switch(self, work: Work, node: NodeContext) -> str:
+        """G4, G8: the reboot is given up, so point the next boot back at the pinned root.
+
+        Otherwise a node reported failed and schedulable would silently start the new
+        root (for a rollback, the older one) at its next unplanned reboot. The local
+        record goes with the switch; it stays when the switch-back fails, because the
+        switch it stands for is then still in effect. Returns what happened, for the
+        failure reason.
+        """
+        try:
+            layout = find_layout(self.context())
+            pinned = node.pinned_current or layout.current
+            with node_lock(node, f"undo the boot switch of {work.dispatch}"):
+                self.host.hook.kubeos_switch_boot(target=layout.partition(pinned), node=node)
+            entry = grubenv.saved_entry(node)
+        except Exception as exc:
+            log.exception(
+                "%s: pointing the next boot back at the pinned root failed", work.dispatch
+            )
+            return (
+                f"pointing the next boot back at the pinned root failed ({type(exc).__name__}:"
+                f" {exc}): the next boot would start the {work.nodestatus} target root [G4, G8]"
+            )
+        if entry != pinned:
+            return (
+                f"the grubenv reads saved_entry={entry!r} after pointing it back at root"
+                f" {pinned}: the next boot would start the {work.nodestatus} target root [G4, G8]"
+            )
+        localstate.clear(node)
+        log.warning("%s: next boot points at the pinned root %s again", work.dispatch, pinned)
+        return f"the next boot starts the pinned root {pinned} again [G4, G8]"
 
     # -- after the reboot (U6, B3) ---------------------------------------------------
     def _after_reboot(self, obj: Obj, work: Work, prog: Progress) -> Obj:
@@ -386,8 +421,9 @@ class Operations:
         if not_yet:
             assert record is not None
             if record.attempts >= self.settings.max_reboot_attempts:
+                undone = self._undo_boot_switch(work, node)
                 raise StepFailed(
-                    f"the node did not restart after {record.attempts} reboot requests",
+                    f"the node did not restart after {record.attempts} reboot requests; {undone}",
                     cordoned=True,
                 )
             log.info("reboot for %s has not happened yet; requesting it again", work.dispatch)
