@@ -329,7 +329,9 @@ class _Scanner(ast.NodeVisitor):
             )
             self._record(func, list(node.args), node.keywords, watched)
             self._handled.add(id(func))
-        elif isinstance(func, ast.Attribute) and func.attr == "call_api":
+        elif isinstance(func, ast.Attribute) and func.attr == "call_api" and not _is_super(func):
+            # super().call_api(...) in an ApiClient subclass only forwards the calls that
+            # the generated API methods make, and those are mapped where they are made.
             self.problems.append(f"{self._where(node)}: raw call_api cannot be mapped to RBAC")
         # A method handed over to be called later (functools.partial, Watch().stream):
         # the remaining arguments are its arguments; an informer lists, then watches.
@@ -383,3 +385,13 @@ def scan(files: Iterable[Path]) -> tuple[list[Use], list[str]]:
         uses += scanner.uses
         problems += scanner.problems
     return uses, problems
+
+
+def _is_super(func: ast.Attribute) -> bool:
+    """`super().<attr>`: a subclass forwarding to the client's own method."""
+    value = func.value
+    return (
+        isinstance(value, ast.Call)
+        and isinstance(value.func, ast.Name)
+        and value.func.id == "super"
+    )

@@ -160,6 +160,10 @@ def test_the_scan_fails_on_a_call_it_cannot_map(tmp_path: Path) -> None:
                     api.call_api("/api/v1/nodes", "GET")
                     self.core.read_node("n1")
 
+            class Bounded(ApiClient):
+                def call_api(self, *args, **kwargs):
+                    return super().call_api(*args, **kwargs)  # forwards: not a new call
+
             def helper(events_api, core_api):
                 events_api.create_namespaced_event("ns", {})  # core or events.k8s.io?
                 core_api.delete_namespaced_pod("p", "ns")  # handed over: still found
@@ -175,7 +179,7 @@ def test_the_scan_fails_on_a_call_it_cannot_map(tmp_path: Path) -> None:
     assert "create_namespaced_event on 'events_api' is ambiguous" in joined
     assert "CoreV1Api.frobnicate_node is not a known API method" in joined
     assert "group/plural must be constants" in joined
-    assert "raw call_api" in joined
+    assert joined.count("raw call_api") == 1  # the forwarding override is not one
 
 
 # -- the ValidatingAdmissionPolicy that does what RBAC cannot -------------------------------
