@@ -11,6 +11,7 @@ import copy
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -132,8 +133,15 @@ class Informer:
                 if need_list:
                     self._relist()
                     need_list = False
+                started = time.monotonic()
                 self._watch_once()
-                backoff = self._min_backoff
+                if time.monotonic() - started < min(1.0, self._watch_timeout / 2):
+                    # Ended at once without an error (a proxy cutting streams, a server
+                    # shutting down): wait, or every informer becomes a request storm.
+                    self._stop.wait(backoff)
+                    backoff = min(backoff * 2, self._max_backoff)
+                else:
+                    backoff = self._min_backoff
             except Gone:
                 log.info("%s: watch expired (410 Gone), re-listing", self.name)
                 need_list = True

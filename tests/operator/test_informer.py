@@ -93,3 +93,18 @@ def test_an_older_object_never_replaces_a_newer_one(api):
     assert inf.get("default/a") == new
     inf.discard("default/a")
     assert inf.get("default/a") is None
+
+
+def test_watches_that_end_at_once_back_off_instead_of_storming():
+    """A server (or proxy) that ends every watch at once, without an error."""
+    with ApiServer(watch_timeout=0) as api:
+        core = client.CoreV1Api(api.api_client())
+        inf = Informer("nodes", core.list_node, watch_timeout=60, min_backoff=0.1,
+                       max_backoff=0.4)
+        inf.start()
+        try:
+            time.sleep(2.0)
+        finally:
+            inf.stop()
+        watches = [r for r in api.audit if r.verb == "watch" and r.resource == "nodes"]
+        assert 2 <= len(watches) <= 15

@@ -29,7 +29,8 @@ log = logging.getLogger(__name__)
 class ApiServer:
     """The API stand-in: start it, point clients at `.url`, seed and inspect with the helpers.
 
-    Thread-safe. `watch_timeout` bounds watches that send no timeoutSeconds;
+    Thread-safe. `watch_timeout` bounds every watch (a longer timeoutSeconds is cut, as by a
+    proxy in front of a real server);
     `bookmark_interval` paces BOOKMARK events for watches that allow them; `history_limit`
     is how many events a watch can resume across before it gets 410 Gone. `tls=True` serves
     HTTPS with a throw-away CA (`ca_pem`, `ca_file`); `tokens` (token -> user name, or

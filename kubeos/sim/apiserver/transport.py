@@ -252,7 +252,8 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         timeout = api.watch_timeout
         if (raw := apirest.param(query, "timeoutSeconds")) is not None:
             try:
-                timeout = float(int(raw))
+                # The server's limit still applies, as a proxy in front of a real one would.
+                timeout = min(float(int(raw)), api.watch_timeout)
             except ValueError as exc:
                 raise ApiError(400, f"invalid timeoutSeconds {raw!r}") from exc
         if route.name:  # a watch on one object: fieldSelector=metadata.name=<name>
