@@ -86,12 +86,14 @@ class Agent:
         rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
         name = self.settings.node_name
         deadline = time.monotonic() + self.resync
+        pause = 0.2
         while not self.stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return
             window = max(1, int(min(self.watch_window, left)))
             w = watch.Watch()
+            opened = time.monotonic()
             try:
                 for event in w.stream(
                     self.custom.list_namespaced_custom_object,
@@ -114,3 +116,8 @@ class Agent:
                         return
             finally:
                 w.stop()
+            if time.monotonic() - opened < 0.5:
+                # The stream ended at once without news (a proxy cutting it): do not
+                # turn the wait into a request storm.
+                self.stop.wait(pause)
+                pause = min(pause * 2, 5.0)

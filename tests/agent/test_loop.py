@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 from kubeos.agent.loop import Agent, agent_api_client
 from tests.agent.conftest import OLD, AgentEnv
@@ -55,3 +56,28 @@ def test_running_agent_picks_up_a_config_dispatch_through_its_watch(env: AgentEn
     assert (env.node.proc_sys / "net/ipv4/ip_forward").read_text().strip() == "1"
     watches = [r for r in env.api.audit if r.verb == "watch" and r.resource == "osinstances"]
     assert watches and all(r.user_agent.startswith("kubeos-agent/") for r in watches)
+
+
+def test_watches_that_end_at_once_do_not_become_a_request_storm(env: AgentEnv) -> None:
+    """A proxy cutting every watch at once: the idle agent backs off between watches."""
+    stop = threading.Event()
+    agent = Agent(
+        agent_api_client(server=env.api.url),
+        env.host,
+        env.settings(),
+        stop=stop,
+        resync=60.0,
+        watch_window=1.0,
+    )
+    thread = threading.Thread(target=agent.run, daemon=True)
+    thread.start()
+    try:
+        env.api.wait_for("osinstances", lambda items: any(o.get("status") for o in items))
+        env.api.watch_timeout = 0  # every watch now ends as soon as it starts
+        env.api.clear_audit()
+        time.sleep(2.0)
+    finally:
+        stop.set()
+        thread.join(10)
+    watches = [r for r in env.api.audit if r.verb == "watch" and r.resource == "osinstances"]
+    assert 1 <= len(watches) <= 15
