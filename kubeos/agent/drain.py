@@ -141,7 +141,7 @@ class Drainer:
                 break
             self.sleep(min(delay, max(0.0, deadline - self.clock())))
             delay = min(delay * 2, policy.max_backoff)
-        self._wait_gone(result.evicted + result.deleted, deadline + policy.timeout)
+        self._wait_gone(result.evicted + result.deleted, self.clock() + policy.timeout)
         log.info(
             "drained %s: evicted %d, deleted %d, skipped %d",
             self.node,
@@ -191,10 +191,13 @@ class Drainer:
     def _wait_gone(self, keys: list[str], deadline: float) -> None:
         """Wait until removed pods have left the node (the kubelet finishes deletion)."""
         remaining = set(keys)
+        pause = 0.2
         while remaining and self.clock() < deadline:
             present = {_key(p) for p in self.pods_on_node()}
             remaining &= present
             if remaining:
-                self.sleep(0.2)
+                # Each look is a pod list: start quick, then ease off (a slow kubelet).
+                self.sleep(min(pause, max(0.0, deadline - self.clock())))
+                pause = min(pause * 2, 2.0)
         if remaining:
             log.warning("pods still terminating on %s: %s", self.node, ", ".join(sorted(remaining)))

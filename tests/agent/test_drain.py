@@ -145,3 +145,21 @@ def test_pod_without_controller_is_deleted_with_force(api: ApiServer) -> None:
     result = drainer(api).drain(DrainPolicy(force=True, timeout=1))
     assert result.deleted == ["default/bare"]
     assert names(api) == set()
+
+
+def test_waiting_for_a_slow_pod_to_go_is_bounded_and_eases_off(api: ApiServer) -> None:
+    """An evicted pod held by a finalizer (a slow kubelet): the drain waits at most the
+    drain timeout for it, looking less and less often, then goes on."""
+    pod(api, "slow")
+    p = api.get("pods", "slow")
+    p["metadata"]["finalizers"] = ["example.com/hold"]
+    api.replace("pods", p)
+    d = drainer(api)
+    api.clear_audit()
+    start = time.monotonic()
+    result = d.drain(DrainPolicy(force=False, timeout=2.0))
+    elapsed = time.monotonic() - start
+    assert result.evicted == ["default/slow"]
+    assert 1.5 <= elapsed < 4.0
+    lists = [r for r in api.audit if r.verb == "list" and r.resource == "pods"]
+    assert len(lists) <= 8  # 0.2 s growing to 2 s, not every 0.2 s
