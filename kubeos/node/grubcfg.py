@@ -59,18 +59,26 @@ def parse_entries(text: str) -> list[MenuEntry]:
     return entries
 
 
-def entry_root(node: NodeContext, label: str) -> RootSpec | None:
-    """`root=` of menu entry `label`'s kernel line; None when there is no grub.cfg.
-
-    InstallError when the entry is missing or its kernel line names no usable root=.
-    """
+def read_entries(node: NodeContext) -> list[MenuEntry] | None:
+    """The node's grub.cfg menu entries; None when there is no grub.cfg."""
     try:
         text = node.grub_cfg.read_text(errors="replace")
     except FileNotFoundError:
         return None
     except OSError as exc:
         raise InstallError(f"cannot read {node.grub_cfg}: {exc.strerror}") from exc
-    entry = next((e for e in parse_entries(text) if e.matches(label)), None)
+    return parse_entries(text)
+
+
+def entry_root(node: NodeContext, label: str) -> RootSpec | None:
+    """`root=` of menu entry `label`'s kernel line; None when there is no grub.cfg.
+
+    InstallError when the entry is missing or its kernel line names no usable root=.
+    """
+    entries = read_entries(node)
+    if entries is None:
+        return None
+    entry = next((e for e in entries if e.matches(label)), None)
     if entry is None:
         raise InstallError(f"{node.grub_cfg} has no menu entry {label!r}")
     kernels = [m["args"] for line in entry.body if (m := _LINUX.match(line))]

@@ -10,10 +10,10 @@ or grub-editenv (Debian), which keep it the fixed 1 KiB block grub expects.
 from __future__ import annotations
 
 import logging
-import re
 
 from kubeos.contracts import NodeContext
 from kubeos.errors import InstallError
+from kubeos.node import grubcfg
 from kubeos.runner import CommandError, run, which
 
 log = logging.getLogger(__name__)
@@ -48,23 +48,12 @@ def saved_entry(node: NodeContext) -> str | None:
 
 
 def menu_entry_ids(node: NodeContext) -> set[str] | None:
-    """Menu entry ids of grub.cfg, or None when there is no grub.cfg to check against."""
-    try:
-        text = node.grub_cfg.read_text(errors="replace")
-    except FileNotFoundError:
+    """Titles and ids of grub.cfg's menu entries (grub matches either), or None when there
+    is no grub.cfg to check against."""
+    entries = grubcfg.read_entries(node)
+    if entries is None:
         return None
-    except OSError as exc:
-        raise InstallError(f"cannot read {node.grub_cfg}: {exc.strerror}") from exc
-    ids: set[str] = set()
-    for line in text.splitlines():
-        m = re.match(r"\s*menuentry\s+(['\"])(.*?)\1(.*)\{\s*$", line)
-        if not m:
-            continue
-        ids.add(m.group(2))  # grub also matches an entry by its title
-        tail = re.search(r"\$menuentry_id_option\s+(['\"])(.*?)\1", m.group(3))
-        if tail:
-            ids.add(tail.group(2))
-    return ids
+    return {e.title for e in entries} | {e.entry_id for e in entries if e.entry_id}
 
 
 def set_saved_entry(node: NodeContext, label: str) -> str:
