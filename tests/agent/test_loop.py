@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from kubeos.agent.loop import Agent, agent_api_client
 from tests.agent.conftest import OLD, AgentEnv
 
 
-def test_running_agent_picks_up_a_config_dispatch_through_its_watch(env: AgentEnv) -> None:
+@contextmanager
+def running_agent(env: AgentEnv) -> Iterator[threading.Thread]:
+    """The agent loop in a thread, registered (its OSInstance has a status); stopped after."""
     stop = threading.Event()
     agent = Agent(
         agent_api_client(server=env.api.url),
@@ -23,6 +27,14 @@ def test_running_agent_picks_up_a_config_dispatch_through_its_watch(env: AgentEn
     thread.start()
     try:
         env.api.wait_for("osinstances", lambda items: any(o.get("status") for o in items))
+        yield thread
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+
+
+def test_running_agent_picks_up_a_config_dispatch_through_its_watch(env: AgentEnv) -> None:
+    with running_agent(env) as thread:
         env.dispatch(
             {
                 "imagetype": "",
@@ -48,9 +60,6 @@ def test_running_agent_picks_up_a_config_dispatch_through_its_watch(env: AgentEn
             ),
             timeout=10,
         )
-    finally:
-        stop.set()
-        thread.join(timeout=10)
     assert not thread.is_alive()
     assert env.status()["sysconfigs"]["version"] == "7"
     assert (env.node.proc_sys / "net/ipv4/ip_forward").read_text().strip() == "1"
@@ -60,24 +69,9 @@ def test_running_agent_picks_up_a_config_dispatch_through_its_watch(env: AgentEn
 
 def test_watches_that_end_at_once_do_not_become_a_request_storm(env: AgentEnv) -> None:
     """A proxy cutting every watch at once: the idle agent backs off between watches."""
-    stop = threading.Event()
-    agent = Agent(
-        agent_api_client(server=env.api.url),
-        env.host,
-        env.settings(),
-        stop=stop,
-        resync=60.0,
-        watch_window=1.0,
-    )
-    thread = threading.Thread(target=agent.run, daemon=True)
-    thread.start()
-    try:
-        env.api.wait_for("osinstances", lambda items: any(o.get("status") for o in items))
+    with running_agent(env):
         env.api.watch_timeout = 0  # every watch now ends as soon as it starts
         env.api.clear_audit()
         time.sleep(2.0)
-    finally:
-        stop.set()
-        thread.join(10)
     watches = [r for r in env.api.audit if r.verb == "watch" and r.resource == "osinstances"]
     assert 1 <= len(watches) <= 15
