@@ -22,6 +22,8 @@ from tests.container.daemons import (
     start_dockerd,
     start_registry,
 )
+from tests.container.helpers import on_containerd
+from tests.support.disk import TestNode
 from tests.support.fixtures import disk_node, plugin_host_with_recorder  # noqa: F401
 
 
@@ -64,3 +66,12 @@ def dockerd(tmp_path_factory: pytest.TempPathFactory, containerd: Containerd) ->
         pytest.skip(f"dockerd cannot run here: {exc}")
     yield daemon
     daemon.daemon.stop()
+
+
+@pytest.fixture
+def containerd_node(
+    disk_node: TestNode,  # noqa: F811 - the fixture imported above
+    containerd: Containerd,
+    registry: Registry,
+) -> TestNode:
+    return on_containerd(disk_node, containerd, registry)

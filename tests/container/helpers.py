@@ -8,10 +8,10 @@ from pathlib import Path
 
 from kubeos.contracts import NodeContext
 from kubeos.models.os import OSSpec, validate_spec
-from tests.container.daemons import Registry
+from tests.container.daemons import Containerd, Registry
 from tests.container.ociimage import OCIImage, build_image
 from tests.container.tarcraft import Member, directory, reg, symlink
-from tests.support.disk import ROOTS, os_release_text, partition_info
+from tests.support.disk import ROOTS, TestNode, os_release_text, partition_info
 
 
 def upgrade_spec(imagetype: str, ref: str, checksum: str, version: str = "KubeOS 1.0.1") -> OSSpec:
@@ -88,3 +88,10 @@ def debugfs_stat(disk: Path, label: str, path: str) -> str:
         text=True,
         check=True,
     ).stdout
+
+
+def on_containerd(t: TestNode, containerd: Containerd, registry: Registry) -> TestNode:
+    """Point node `t` at the test containerd and let it pull from the plain-http registry."""
+    t.node.extras["containerd.address"] = str(containerd.address)
+    trust_plain_http(t.node, registry)
+    return t

@@ -24,7 +24,7 @@ from kubeos.node.layout import find_layout
 from kubeos.node.upgrade import upgrade
 from kubeos.plugins import PluginHost
 from tests.container.daemons import Containerd, Dockerd, Registry, publish
-from tests.container.helpers import os_image, trust_plain_http, upgrade_spec
+from tests.container.helpers import os_image, upgrade_spec
 from tests.container.ociimage import OCIImage
 from tests.support.disk import TestNode
 from tests.support.plugins import RebootRecorder
@@ -87,10 +87,8 @@ def plant_leftovers(scratch: Path, outside: Path) -> tuple[list[str], list[str]]
 
 
 @pytest.fixture
-def node(disk_node: TestNode, containerd: Containerd, registry: Registry) -> TestNode:
-    disk_node.node.extras["containerd.address"] = str(containerd.address)
-    trust_plain_http(disk_node.node, registry)
-    return disk_node
+def node(containerd_node: TestNode) -> TestNode:
+    return containerd_node
 
 
 def test_the_next_fetch_sweeps_only_our_stale_entries(

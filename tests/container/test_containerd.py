@@ -20,6 +20,7 @@ from kubeos.plugins import PluginHost
 from tests.container.daemons import Containerd, Registry, publish
 from tests.container.helpers import (
     debugfs_stat,
+    on_containerd,
     os_image,
     recorded,
     recorder,
@@ -45,10 +46,8 @@ Host = tuple[PluginHost, RebootRecorder]
 
 
 @pytest.fixture
-def node(disk_node: TestNode, containerd: Containerd, registry: Registry) -> TestNode:
-    disk_node.node.extras["containerd.address"] = str(containerd.address)
-    trust_plain_http(disk_node.node, registry)
-    return disk_node
+def node(containerd_node: TestNode) -> TestNode:
+    return containerd_node
 
 
 def test_upgrade_from_a_containerd_image_u2(
@@ -255,8 +254,7 @@ def test_uuid_booting_grub_entry_still_finds_a_container_built_root_u5(
     offset_b, _, _ = partition_info(t.disk, ROOTS["B"])
     uuid_b = fs_uuid(t.disk, offset_b)
     t.node.grub_cfg.write_text(grub_cfg_text("/dev/vda2", f"UUID={uuid_b}"))
-    t.node.extras["containerd.address"] = str(containerd.address)
-    trust_plain_http(t.node, registry)
+    on_containerd(t, containerd, registry)
     image = os_image("KubeOS 1.0.1")
     ref = publish(containerd, registry, image, "kubeos/os:uuid")
     host, _ = plugin_host_with_recorder
